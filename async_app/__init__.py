@@ -1,0 +1,1 @@
+"""The ASGI side: a FastAPI app served by uvicorn."""

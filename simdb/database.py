@@ -1,0 +1,150 @@
+"""A simulated database with one blocking face and one awaitable face.
+
+Both apps import this module so that their waits are identical by construction: the sync app calls
+:meth:`SimulatedDatabase.query`, which holds its thread like a real blocking driver, and the async app awaits
+:meth:`SimulatedDatabase.query_async`, which hands the event loop to other requests while it waits. The only
+difference between the two faces is *how* the caller waits, never how long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
+
+ENV_PREFIX = "SIMDB_"
+
+
+class ConfigError(ValueError):
+    """A database or workload setting is malformed; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """How the simulated database behaves in one server process.
+
+    ``capacity`` models a connection pool: at most that many queries run at once per process and the rest wait
+    for a free connection (0 means unlimited). ``jitter`` spreads each query's latency uniformly by ±that
+    fraction; ``seed`` makes the spread repeatable from run to run.
+    """
+
+    capacity: int = 0
+    jitter: float = 0.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.capacity < 0:
+            raise ConfigError(
+                f"capacity must be 0 (unlimited) or a positive number of connections, got {self.capacity}"
+            )
+        if not 0.0 <= self.jitter < 1.0:
+            raise ConfigError(f"jitter must be a fraction in [0, 1), got {self.jitter}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseConfig:
+        """Read ``SIMDB_CAPACITY``, ``SIMDB_JITTER`` and ``SIMDB_SEED``.
+
+        Server processes are started by the runner (or by hand) and only the environment crosses that boundary,
+        so this is the one place a server reads its database settings, once, at app creation.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            capacity=_env_number(env, "CAPACITY", int, cls.capacity),
+            jitter=_env_number(env, "JITTER", float, cls.jitter),
+            seed=_env_number(env, "SEED", int, cls.seed),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes :meth:`from_env` rebuild this config in another process."""
+        return {
+            f"{ENV_PREFIX}CAPACITY": str(self.capacity),
+            f"{ENV_PREFIX}JITTER": repr(self.jitter),
+            f"{ENV_PREFIX}SEED": str(self.seed),
+        }
+
+
+def _env_number(env: Mapping[str, str], key: str, kind: type[T], default: T) -> T:
+    raw = env.get(ENV_PREFIX + key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {ENV_PREFIX}{key}={raw!r} is not a valid {kind.__name__}") from None
+
+
+@dataclass
+class QueryTiming:
+    """Where the time of one or more queries went, in seconds.
+
+    ``pool`` is time spent waiting for a free connection, ``wait`` the query itself; they are kept apart so a
+    pool-limited run shows which of the two grew.
+    """
+
+    pool: float = 0.0
+    wait: float = 0.0
+
+    def add(self, other: QueryTiming) -> None:
+        self.pool += other.pool
+        self.wait += other.wait
+
+
+class SimulatedDatabase:
+    """One process's database handle: latency from the caller, capacity and jitter from the config."""
+
+    def __init__(self, config: DatabaseConfig | None = None) -> None:
+        self.config = config or DatabaseConfig()
+        # Each process seeds its own generator; with several workers each worker repeats the same sequence,
+        # which keeps runs repeatable without sharing state across processes.
+        self._rng = random.Random(self.config.seed)
+        self._rng_lock = threading.Lock()
+        capacity = self.config.capacity
+        self._blocking_pool = threading.BoundedSemaphore(capacity) if capacity else None
+        # An asyncio.Semaphore binds to the loop that first waits on it; it is created lazily so the database
+        # can be built before the server's event loop exists.
+        self._async_pool: asyncio.Semaphore | None = None
+
+    def latency(self, ms: float) -> float:
+        """The seconds a query asked to take ``ms`` milliseconds actually takes, after jitter."""
+        seconds = ms / 1000.0
+        jitter = self.config.jitter
+        if not jitter or seconds == 0.0:
+            return seconds
+        with self._rng_lock:
+            factor = self._rng.uniform(1.0 - jitter, 1.0 + jitter)
+        return seconds * factor
+
+    def query(self, ms: float) -> QueryTiming:
+        """Run a query the way a blocking driver does: the calling thread can do nothing else until it returns."""
+        duration = self.latency(ms)
+        started = time.perf_counter()
+        if self._blocking_pool is None:
+            time.sleep(duration)
+            return QueryTiming(wait=time.perf_counter() - started)
+        with self._blocking_pool:
+            got_connection = time.perf_counter()
+            time.sleep(duration)
+            done = time.perf_counter()
+        return QueryTiming(pool=got_connection - started, wait=done - got_connection)
+
+    async def query_async(self, ms: float) -> QueryTiming:
+        """Run a query the way an async driver does: the event loop serves other requests during the wait."""
+        duration = self.latency(ms)
+        started = time.perf_counter()
+        if not self.config.capacity:
+            await asyncio.sleep(duration)
+            return QueryTiming(wait=time.perf_counter() - started)
+        if self._async_pool is None:
+            self._async_pool = asyncio.Semaphore(self.config.capacity)
+        async with self._async_pool:
+            got_connection = time.perf_counter()
+            await asyncio.sleep(duration)
+            done = time.perf_counter()
+        return QueryTiming(pool=got_connection - started, wait=done - got_connection)

@@ -1,0 +1,253 @@
+"""What the endpoints do, shared by both apps so the two can only differ in how they wait.
+
+Each endpoint is a *plan* (how long each query and the Python work take) parsed from the query string by one
+shared parser, and executed by one of two runners of the same steps: :func:`run_page` (blocking) and
+:func:`run_page_async` (awaitable). The apps only route, parse and serialise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from simdb.database import ENV_PREFIX, ConfigError, QueryTiming, SimulatedDatabase
+
+# Documented upper bounds for per-request overrides. They guarantee that no request can hold a worker for longer
+# than 2 x MAX_QUERY_MS + MAX_WORK_MS (plus any wait for a pool connection), whatever a client sends.
+MAX_QUERY_MS = 5_000.0
+MAX_WORK_MS = 500.0
+MAX_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """The default shape of each request, in milliseconds; a request may override any of them.
+
+    The page is modelled on a typical request: look up the user, do a little Python work, run a longer listing
+    query, return JSON. With the defaults about nine tenths of its time is spent waiting on the database.
+    """
+
+    user_lookup_ms: float = 20.0
+    listing_ms: float = 80.0
+    app_work_ms: float = 5.0
+    listing_rows: int = 20
+    short_query_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name, value, upper in (
+            ("user_lookup_ms", self.user_lookup_ms, MAX_QUERY_MS),
+            ("listing_ms", self.listing_ms, MAX_QUERY_MS),
+            ("short_query_ms", self.short_query_ms, MAX_QUERY_MS),
+            ("app_work_ms", self.app_work_ms, MAX_WORK_MS),
+            ("listing_rows", self.listing_rows, MAX_ROWS),
+        ):
+            if not (math.isfinite(value) and 0 <= value <= upper):
+                raise ConfigError(f"{name} must be between 0 and {upper:g}, got {value}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkloadConfig:
+        """Read ``SIMDB_USER_LOOKUP_MS`` and friends: the runner hands the scenario to servers this way."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, kind in (
+            ("user_lookup_ms", float),
+            ("listing_ms", float),
+            ("app_work_ms", float),
+            ("listing_rows", int),
+            ("short_query_ms", float),
+        ):
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"environment variable {ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from None
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV_PREFIX + name.upper(): repr(value) for name, value in asdict(self).items()}
+
+
+class ParamError(ValueError):
+    """A query parameter is unknown, repeated, not a number, or out of its documented range.
+
+    Both apps turn it into the same 400 response via :meth:`body`, so a client sees one error shape whichever
+    server it talks to.
+    """
+
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(f"{parameter}: {detail}")
+        self.parameter = parameter
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        return {"error": "invalid_parameter", "parameter": self.parameter, "detail": self.detail}
+
+
+def http_error_body(status: int, method: str, path: str) -> dict[str, str]:
+    """The JSON both apps return for errors that are not about a parameter (unknown path, wrong method)."""
+    if status == 404:
+        return {"error": "not_found", "detail": f"no endpoint at {path[:100]}"}
+    if status == 405:
+        return {"error": "method_not_allowed", "detail": f"{method[:20]} is not allowed on {path[:100]}"}
+    return {"error": "http_error", "detail": f"HTTP {status}"}
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    user_lookup_ms: float
+    app_work_ms: float
+    listing_ms: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class ShortPlan:
+    query_ms: float
+
+
+# Query parameter -> (upper bound, integer only)
+PAGE_PARAMS: dict[str, tuple[float, bool]] = {
+    "user_ms": (MAX_QUERY_MS, False),
+    "work_ms": (MAX_WORK_MS, False),
+    "listing_ms": (MAX_QUERY_MS, False),
+    "rows": (MAX_ROWS, True),
+}
+SHORT_PARAMS: dict[str, tuple[float, bool]] = {"query_ms": (MAX_QUERY_MS, False)}
+
+
+def _parse(items: Iterable[tuple[str, str]], allowed: Mapping[str, tuple[float, bool]]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for key, raw in items:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ParamError(key, f"unknown parameter (known: {known})")
+        if key in values:
+            raise ParamError(key, "given more than once")
+        upper, integer = allowed[key]
+        kind = "a whole number" if integer else "a number"
+        try:
+            value = float(raw) if not integer else int(raw, 10)
+        except (ValueError, TypeError):
+            raise ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}") from None
+        if not math.isfinite(value) or not 0 <= value <= upper:
+            raise ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}")
+        values[key] = value
+    return values
+
+
+def parse_page(items: Iterable[tuple[str, str]], defaults: WorkloadConfig) -> PagePlan:
+    """Turn the page's query string (as key/value pairs, repeats included) into a plan, or raise ParamError."""
+    v = _parse(items, PAGE_PARAMS)
+    return PagePlan(
+        user_lookup_ms=v.get("user_ms", defaults.user_lookup_ms),
+        app_work_ms=v.get("work_ms", defaults.app_work_ms),
+        listing_ms=v.get("listing_ms", defaults.listing_ms),
+        rows=int(v.get("rows", defaults.listing_rows)),
+    )
+
+
+def parse_short(items: Iterable[tuple[str, str]], defaults: WorkloadConfig) -> ShortPlan:
+    v = _parse(items, SHORT_PARAMS)
+    return ShortPlan(query_ms=v.get("query_ms", defaults.short_query_ms))
+
+
+def parse_none(items: Iterable[tuple[str, str]]) -> None:
+    """Endpoints without parameters still refuse unknown ones, so a typo never passes silently."""
+    _parse(items, {})
+
+
+@dataclass
+class Timing:
+    """Server-side time of one request, reported in the standard ``Server-Timing`` header."""
+
+    db: QueryTiming
+    app: float = 0.0
+    started: float = 0.0
+    total: float = 0.0
+
+    def header(self) -> str:
+        """``db`` is the time spent in queries, ``pool`` waiting for a connection, ``app`` the Python work and
+        ``handler`` the whole handler; what a client sees beyond ``handler`` is framework, server and queueing."""
+        parts = [
+            f"db;dur={self.db.wait * 1000:.3f}",
+            f"pool;dur={self.db.pool * 1000:.3f}",
+            f"app;dur={self.app * 1000:.3f}",
+            f"handler;dur={self.total * 1000:.3f}",
+        ]
+        return ", ".join(parts)
+
+
+def burn_cpu(ms: float) -> float:
+    """Do ``ms`` milliseconds of real Python work on this thread and return the wall seconds it took.
+
+    The loop counts this thread's own CPU time (``time.thread_time``), not the wall clock, so the amount of work
+    is the same whether the thread runs alone or shares a core with others: contention shows up as extra wall
+    time, as it would for real code. The work holds the GIL the whole time, as pure-Python code does.
+    """
+    started_wall = time.perf_counter()
+    if ms <= 0:
+        return 0.0
+    deadline = time.thread_time() + ms / 1000.0
+    acc = 0
+    while time.thread_time() < deadline:
+        acc += sum(i * i for i in range(200))
+    return time.perf_counter() - started_wall
+
+
+def _listing(user_id: int, rows: int) -> list[dict[str, Any]]:
+    return [{"id": user_id * 1000 + i, "title": f"item {i}", "price_cents": 100 + (i * 37) % 900} for i in range(rows)]
+
+
+def _page_body(plan: PagePlan, user_id: int) -> dict[str, Any]:
+    return {
+        "user": {"id": user_id, "name": f"user-{user_id}"},
+        "items": _listing(user_id, plan.rows),
+    }
+
+
+def run_page(db: SimulatedDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
+    """The page, blocking: user lookup, Python work, listing query."""
+    timing = Timing(db=QueryTiming(), started=time.time())
+    start = time.perf_counter()
+    timing.db.add(db.query(plan.user_lookup_ms))
+    timing.app = burn_cpu(plan.app_work_ms)
+    timing.db.add(db.query(plan.listing_ms))
+    body = _page_body(plan, user_id)
+    timing.total = time.perf_counter() - start
+    return body, timing
+
+
+async def run_page_async(db: SimulatedDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
+    """The page, awaitable: the same steps as :func:`run_page`; the event loop is free during both queries."""
+    timing = Timing(db=QueryTiming(), started=time.time())
+    start = time.perf_counter()
+    timing.db.add(await db.query_async(plan.user_lookup_ms))
+    timing.app = burn_cpu(plan.app_work_ms)
+    timing.db.add(await db.query_async(plan.listing_ms))
+    body = _page_body(plan, user_id)
+    timing.total = time.perf_counter() - start
+    return body, timing
+
+
+def run_short(db: SimulatedDatabase, plan: ShortPlan) -> tuple[dict[str, Any], Timing]:
+    timing = Timing(db=QueryTiming(), started=time.time())
+    start = time.perf_counter()
+    timing.db.add(db.query(plan.query_ms))
+    timing.total = time.perf_counter() - start
+    return {"ok": True}, timing
+
+
+async def run_short_async(db: SimulatedDatabase, plan: ShortPlan) -> tuple[dict[str, Any], Timing]:
+    timing = Timing(db=QueryTiming(), started=time.time())
+    start = time.perf_counter()
+    timing.db.add(await db.query_async(plan.query_ms))
+    timing.total = time.perf_counter() - start
+    return {"ok": True}, timing

@@ -1,0 +1,1 @@
+"""The WSGI side: a Flask app served by gunicorn."""
