@@ -1,0 +1,1 @@
+"""The benchmark runner: scenario -> config -> sweep of steps -> results folder, charts and report."""

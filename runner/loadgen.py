@@ -1,0 +1,122 @@
+"""Run one Locust process for one (server, user level) step.
+
+One process per step keeps steps independent, gives each its own files, and lets the runner kill it on a
+deadline. Locust is started where no stray ``locust.conf`` or ``pyproject.toml`` can be picked up, with no
+``LOCUST_*`` variables, and with every setting passed explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.config import ROOT, RunConfig
+from runner.processes import start_group, stop_group
+
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+# Past the step's own bound (warm-up + window + drain) Locust gets this long to write its files and exit.
+SHUTDOWN_GRACE_S = 20.0
+
+
+class LoadError(RuntimeError):
+    """Locust failed or overran; the message carries the tail of its log."""
+
+
+@dataclass(frozen=True)
+class StepFiles:
+    json: Path
+    raw: Path
+    meta: Path
+    log: Path
+
+    @classmethod
+    def inside(cls, folder: Path) -> StepFiles:
+        return cls(
+            json=folder / "locust.json",
+            raw=folder / "requests.csv",
+            meta=folder / "window.json",
+            log=folder / "locust.log",
+        )
+
+
+def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[str]:
+    load = config.load
+    hard_limit = max(1, round(config.step_seconds() + 10))
+    return [
+        sys.executable, "-m", "locust",
+        "--locustfile", str(LOCUSTFILE),
+        "--headless",
+        "--host", url,
+        "--users", str(users),
+        "--spawn-rate", str(users),  # every user at once: a burst
+        "--run-time", f"{hard_limit}s",  # safety net; the locustfile ends the window itself
+        "--stop-timeout", f"{load.drain_s:g}",
+        "--json-file", str(files.json.with_suffix("")),  # Locust appends .json
+        "--only-summary",
+        "--exit-code-on-error", "0",  # failed requests are data, not a crash
+        "--loglevel", "WARNING",
+        "--warmup", f"{load.warmup_s:g}",
+        "--measure", f"{load.measure_s:g}",
+        "--think-min", f"{load.think_time_s[0]:g}",
+        "--think-max", f"{load.think_time_s[1]:g}",
+        "--page-weight", str(load.page_weight),
+        "--short-weight", str(load.short_weight),
+        "--request-timeout", f"{load.request_timeout_s:g}",
+        "--raw-file", str(files.raw),
+        "--meta-file", str(files.meta),
+    ]  # fmt: skip
+
+
+def client_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_step(
+    config: RunConfig,
+    url: str,
+    users: int,
+    folder: Path,
+    cpus: frozenset[int],
+    tick: Callable[[float], None] | None = None,
+) -> StepFiles:
+    """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress."""
+    files = StepFiles.inside(folder)
+    process = start_group(
+        command(config, url, users, files), log_path=files.log, env=client_env(), cwd=folder, cpus=cpus
+    )
+    deadline = config.step_seconds() + SHUTDOWN_GRACE_S + 10
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                code = process.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - started
+                if tick is not None:
+                    tick(elapsed)
+                if elapsed > deadline:
+                    raise LoadError(
+                        f"Locust did not finish within {deadline:.0f} s; it was stopped.\n{_tail(files.log)}"
+                    ) from None
+    finally:
+        stop_group(process)
+    if code != 0:
+        raise LoadError(f"Locust exited with code {code}.\n{_tail(files.log)}")
+    return files
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return f"Last lines of {path}:\n" + "\n".join(text[-lines:])

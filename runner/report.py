@@ -1,0 +1,349 @@
+"""``report.md``: what was run, the numbers per level, and a plain-language reading of them.
+
+The reading is written from the measured figures by rules stated here, never from expectations: if async does
+not come out ahead, the text says so, and a step that the client rather than the server limited is named.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+CLIENT_LIMIT_NOTE = (
+    "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
+    "queueing, not the server's"
+)
+
+
+def _fmt_ms(value: Any) -> str:
+    """A duration with its unit: ``12.0 ms``, ``110 ms``, ``9.6 s``."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    if value >= 1_000:
+        return f"{value / 1000:.1f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    return f"{value:.1f} ms"
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _ok(step: dict[str, Any] | None) -> bool:
+    return step is not None and step.get("status") == "ok"
+
+
+def _steps(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    return {(s["server"], int(s["users"])): s for s in run["steps"]}
+
+
+def slots_text(server: dict[str, Any]) -> str:
+    workers = int(server["workers"])
+    if server["server"] == "gunicorn":
+        return f"gunicorn, {workers} sync worker(s): at most {workers} request(s) at once"
+    return f"uvicorn, {workers} event loop(s), `async def` endpoints: no per-request slot limit"
+
+
+def page_service_ms(config: dict[str, Any]) -> tuple[float, float]:
+    """(wait, CPU work) of one page as configured, in ms."""
+    w = config["workload"]
+    return float(w["user_lookup_ms"]) + float(w["listing_ms"]), float(w["app_work_ms"])
+
+
+def headline_setup(run: dict[str, Any]) -> str:
+    config = run["config"]
+    meta = run["metadata"]
+    load = config["load"]
+    wait, work = page_service_ms(config)
+    return (
+        f"{config['name']}: page = {wait:g} ms of database waits + {work:g} ms of Python work, "
+        f"short = {config['workload']['short_query_ms']:g} ms query; think time "
+        f"{load['think_time_s'][0]:g}-{load['think_time_s'][1]:g} s; {meta.get('cpu_count')} cores "
+        f"({meta.get('cpu_model', '?')}); {meta.get('date', '')[:10]}"
+    )
+
+
+def _pair(run: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    servers = run["config"]["servers"]
+    sync = next((s for s in servers if s["server"] == "gunicorn"), None)
+    asyn = next((s for s in servers if s["server"] == "uvicorn"), None)
+    return sync, asyn
+
+
+def reading(run: dict[str, Any]) -> list[str]:
+    """The plain-language paragraphs, derived from the numbers."""
+    config = run["config"]
+    steps = _steps(run)
+    sync, asyn = _pair(run)
+    out: list[str] = []
+    if sync is None or asyn is None:
+        return ["This run has no sync/async pair to compare; see the table."]
+    levels = [
+        n for n in config["load"]["users"] if _ok(steps.get((sync["name"], n))) and _ok(steps.get((asyn["name"], n)))
+    ]
+    if not levels:
+        return ["No user level was measured on both servers, so there is nothing to compare yet."]
+    low, high = levels[0], levels[-1]
+    wait, work = page_service_ms(config)
+    s_low, a_low = steps[(sync["name"], low)], steps[(asyn["name"], low)]
+    s_high, a_high = steps[(sync["name"], high)], steps[(asyn["name"], high)]
+
+    def lat(step: dict[str, Any], key: str, endpoint: str | None = None) -> float:
+        data = step["figures"]["latency"] if endpoint is None else step["figures"]["endpoints"].get(endpoint, {})
+        value = data.get(key)
+        return float(value) if isinstance(value, int | float) else math.nan
+
+    def rps(step: dict[str, Any]) -> float:
+        return float(step["figures"]["rps"])
+
+    page_sync, page_async = lat(s_low, "p50_ms", "page"), lat(a_low, "p50_ms", "page")
+    out.append(
+        f"**At {low} users** both servers are unhurried: a page takes {_fmt_ms(page_sync)} (sync) and "
+        f"{_fmt_ms(page_async)} (async) at the median, against {wait + work:g} ms of simulated waits and work; "
+        f"the rest is framework, HTTP and the server's own scheduling."
+    )
+    if high != low:
+        ratio_rps = rps(a_high) / rps(s_high) if rps(s_high) > 0 else math.inf
+        a_growth = lat(a_high, "p50_ms") / lat(a_low, "p50_ms") if lat(a_low, "p50_ms") > 0 else math.nan
+        s_growth = lat(s_high, "p50_ms") / lat(s_low, "p50_ms") if lat(s_low, "p50_ms") > 0 else math.nan
+        out.append(
+            f"**At {high} users** the async server completed {_fmt(rps(a_high))} requests/s against the sync "
+            f"server's {_fmt(rps(s_high))} (**{_fmt(ratio_rps)}x**). Its median response time was "
+            f"{_fmt_ms(lat(a_high, 'p50_ms'))}, {_fmt(a_growth)}x its median at {low} users; the sync server's "
+            f"median was {_fmt_ms(lat(s_high, 'p50_ms'))}, {_fmt(s_growth)}x its median at {low} users "
+            f"(p95: {_fmt_ms(lat(a_high, 'p95_ms'))} async, {_fmt_ms(lat(s_high, 'p95_ms'))} sync)."
+        )
+        out.append(_why(run, sync, s_low, s_high, high))
+        short_s, short_a = lat(s_high, "p50_ms", "short"), lat(a_high, "p50_ms", "short")
+        if math.isfinite(short_s) and math.isfinite(short_a):
+            out.append(
+                f"**The short request** ({config['workload']['short_query_ms']:g} ms of database time) took "
+                f"{_fmt_ms(short_s)} on the sync server at {high} users and {_fmt_ms(short_a)} on the async "
+                f"one: on a sync server a quick request waits in the same queue as the slow ones, because a worker "
+                f"cannot start it until it has finished whatever it holds."
+            )
+    limited = [f"{s['server']} at {s['users']} users" for s in run["steps"] if s.get("saturated") == "client"]
+    if limited:
+        out.append(f"**Client-limited steps:** {', '.join(limited)}: {CLIENT_LIMIT_NOTE}.")
+    else:
+        out.append("**No step was limited by the client**: Locust stayed below 80% of its core throughout.")
+    return out
+
+
+def _why(run: dict[str, Any], sync: dict[str, Any], s_low: dict[str, Any], s_high: dict[str, Any], high: int) -> str:
+    """The sync side's ceiling from the simplest queueing bound: W workers, each request holding one for S."""
+    load = run["config"]["load"]
+    workers = int(sync["workers"])
+    service_ms = s_low["figures"]["latency"].get("mean_ms")
+    if not isinstance(service_ms, int | float) or service_ms <= 0:
+        return ""
+    think = (load["think_time_s"][0] + load["think_time_s"][1]) / 2
+    ceiling = workers / (service_ms / 1000)
+    offered = high / (think + service_ms / 1000)
+    knee = workers * (think + service_ms / 1000) / (service_ms / 1000)
+    text = (
+        f"**Why:** each sync worker handles one request at a time and holds it for the whole request, waits "
+        f"included: about {service_ms:.0f} ms on average when nothing queues (the mean at the lowest level). "
+        f"{workers} worker(s) can therefore finish at most {workers} / {service_ms / 1000:.3f} s ≈ "
+        f"{ceiling:.0f} requests/s, whereas {high} users thinking {think:g} s on average between requests ask "
+        f"for about {offered:.0f}/s. Past about {knee:.0f} users requests queue for a worker (in the listen "
+        f"backlog), and a closed loop of users then waits longer instead of asking faster."
+    )
+    steps = _steps(run)
+    _, asyn = _pair(run)
+    a_high = steps.get((asyn["name"], high)) if asyn else None
+    s_cpu, a_cpu = s_high.get("server_cpu_pct"), (a_high or {}).get("server_cpu_pct")
+    if isinstance(s_cpu, int | float) and isinstance(a_cpu, int | float):
+        text += (
+            f" The server CPU tells the same story: at {high} users the sync server used {s_cpu:.0f}% of a core, "
+            f"so it was mostly waiting, not working; the async server, which holds no worker during a wait, "
+            f"used {a_cpu:.0f}%. Its ceiling is that CPU, not a count of workers."
+        )
+    return text
+
+
+def _table(run: dict[str, Any]) -> list[str]:
+    servers = run["config"]["servers"]
+    steps = _steps(run)
+    sync, asyn = _pair(run)
+    head = ["users"]
+    for s in servers:
+        head += [f"{s['name']} req/s", "p50", "p95", "p99", "max", "fail"]
+    if sync and asyn:
+        head += ["req/s async÷sync", "p50 sync÷async", "p95 sync÷async"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in run["config"]["load"]["users"]:
+        cells = [str(n)]
+        for s in servers:
+            step = steps.get((s["name"], n))
+            if not _ok(step):
+                status = "missing" if step is None else "failed"
+                cells += [status, "", "", "", "", ""]
+                continue
+            assert step is not None
+            f, lat = step["figures"], step["figures"]["latency"]
+            mark = " †" if step.get("saturated") == "client" else ""
+            fails = f"{lat['failures']}" + (f" (+{f['unfinished']} unfinished)" if f.get("unfinished") else "")
+            cells += [
+                _fmt(f["rps"]) + mark,
+                _fmt_ms(lat["p50_ms"]),
+                _fmt_ms(lat["p95_ms"]),
+                _fmt_ms(lat["p99_ms"]),
+                _fmt_ms(lat["max_ms"]),
+                fails,
+            ]
+        if sync and asyn:
+            a, b = steps.get((asyn["name"], n)), steps.get((sync["name"], n))
+            if _ok(a) and _ok(b):
+                assert a is not None and b is not None
+                cells += [
+                    _ratio(a["figures"]["rps"], b["figures"]["rps"]),
+                    _ratio(b["figures"]["latency"]["p50_ms"], a["figures"]["latency"]["p50_ms"]),
+                    _ratio(b["figures"]["latency"]["p95_ms"], a["figures"]["latency"]["p95_ms"]),
+                ]
+            else:
+                cells += ["", "", ""]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (a, b)) or b <= 0:
+        return "–"
+    return f"{a / b:.1f}x"
+
+
+def _endpoint_table(run: dict[str, Any]) -> list[str]:
+    servers = run["config"]["servers"]
+    steps = _steps(run)
+    head = ["users"] + [f"{s['name']} {e} p50 / p95" for s in servers for e in ("page", "short")]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in run["config"]["load"]["users"]:
+        cells = [str(n)]
+        for s in servers:
+            step = steps.get((s["name"], n))
+            for endpoint in ("page", "short"):
+                data = step["figures"]["endpoints"].get(endpoint) if _ok(step) and step else None
+                cells.append(f"{_fmt_ms(data['p50_ms'])} / {_fmt_ms(data['p95_ms'])}" if data else "–")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _resource_table(run: dict[str, Any]) -> list[str]:
+    head = ["server", "users", "client CPU %", "server CPU %", "server RSS MB", "server PSS MB", "drained",
+            "unfinished", "saturated"]  # fmt: skip
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for step in run["steps"]:
+        if not _ok(step):
+            continue
+        f = step["figures"]
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    step["server"],
+                    str(step["users"]),
+                    _fmt(f.get("client_cpu_pct"), 0),
+                    _fmt(step.get("server_cpu_pct"), 0),
+                    _fmt(step.get("server_rss_mb"), 0),
+                    _fmt(step.get("server_pss_mb"), 0),
+                    str(f.get("drained", "")),
+                    str(f.get("unfinished", "")),
+                    step.get("saturated") or "",
+                ]
+            )
+            + " |"
+        )
+    return rows
+
+
+def _setup(run: dict[str, Any]) -> list[str]:
+    config, meta = run["config"], run["metadata"]
+    load, work, db = config["load"], config["workload"], config["database"]
+    wait, cpu = page_service_ms(config)
+    share = wait / (wait + cpu) * 100 if wait + cpu > 0 else 0.0
+    packages = meta.get("packages", {})
+    git = meta.get("git") or {}
+    lines = [
+        f"- **Machine:** {meta.get('cpu_model')}, {meta.get('cpu_count')} cores, {meta.get('memory_gb')} GiB; "
+        f"{meta.get('os')}; Python {meta.get('python')}.",
+        f"- **CPU budget:** {meta.get('cpu_pinning')}. Every server configuration gets the same core(s).",
+    ]
+    for s in config["servers"]:
+        lines.append(f"- **{s['name']}:** {slots_text(s)}.")
+    lines += [
+        f"- **Page request:** user lookup {work['user_lookup_ms']:g} ms, Python work {work['app_work_ms']:g} ms "
+        f"(CPU time, holding the GIL), listing query {work['listing_ms']:g} ms, {work['listing_rows']} rows of "
+        f"JSON: {share:.0f}% of the configured time is waiting.",
+        f"- **Short request:** one {work['short_query_ms']:g} ms query. Mix: {load['page_weight']} pages to "
+        f"{load['short_weight']} short requests.",
+        f"- **Database:** jitter ±{db['jitter'] * 100:g}% (seed {db['seed']}), "
+        + (f"at most {db['capacity']} queries at once per process." if db["capacity"] else "no connection limit."),
+        f"- **Load:** Locust `FastHttpUser`, all users spawned at once; think time uniform "
+        f"{load['think_time_s'][0]:g}-{load['think_time_s'][1]:g} s; request timeout {load['request_timeout_s']:g} s.",
+        f"- **Each step:** a fresh server; {load['warmup_s']:g} s warm-up (discarded), {load['measure_s']:g} s "
+        f"measured window, then up to {load['drain_s']:g} s for requests still in flight to finish.",
+        "- **Software:** " + ", ".join(f"{k} {v}" for k, v in packages.items()) + ".",
+        f"- **Code:** commit {git.get('commit') or 'unknown'}"
+        + (" (with uncommitted changes)" if git.get("dirty") else "")
+        + f"; scenario `{config['source'].rsplit('/', 1)[-1]}` (sha256 {config['source_sha256'][:12]}…).",
+    ]
+    for applied in config.get("overrides", []):
+        lines.append(f"- **Override:** {applied}")
+    return lines
+
+
+METHOD_NOTES = [
+    "- **Throughput** counts requests that completed inside the measured window, divided by its length.",
+    "- **Response times** cover every request that completed after the warm-up, including those still in flight "
+    "when the window closed, which were allowed to finish (the drain). A request that did not finish even then is "
+    "counted as *unfinished* and flagged; its time is missing from the percentiles.",
+    "- **Percentiles** are Locust's histogram buckets: 1 ms steps below 100 ms, 10 ms up to 1 s, 100 ms up to 10 s, "
+    "1 s beyond. Min, mean and max are exact.",
+    "- **Closed loop:** each user waits for its answer before thinking and asking again, so a stalled server also "
+    "slows the arrivals; latency percentiles under-sample stalls (coordinated omission). Read the sync server's "
+    "high-load percentiles as lower bounds on what an open stream of users would see.",
+    "- **Server CPU and memory** are summed over the server's whole process tree (master and workers). RSS counts "
+    "pages shared between forked workers once per worker; PSS shares them out and is the tree's real cost.",
+]
+
+
+def markdown(run: dict[str, Any]) -> str:
+    config = run["config"]
+    lines = [f"# Sync vs async: `{config['name']}`", ""]
+    if config.get("description"):
+        lines += [config["description"].strip(), ""]
+    status = run.get("status")
+    if status != "complete":
+        lines += [f"> **This run is {status}.**"]
+        missing = run.get("missing_steps") or []
+        if missing:
+            lines += ["> Missing steps: " + ", ".join(f"{m['server']} at {m['users']} users" for m in missing) + "."]
+        failed = [s for s in run["steps"] if s.get("status") != "ok"]
+        for step in failed:
+            first = (step.get("error") or "failed").splitlines()[0]
+            lines += [f"> Failed: {step['server']} at {step['users']} users: {first}"]
+        lines += [""]
+    lines += ["## Reading", ""]
+    for paragraph in reading(run):
+        lines += [paragraph, ""]
+    lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
+    lines += ["## Results per user level", ""]
+    lines += _table(run)
+    lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
+    lines += ["### Page and short requests separately", "", *_endpoint_table(run), ""]
+    lines += ["### Resources and step accounting", "", *_resource_table(run), ""]
+    notes = [
+        f"- {s['server']} at {s['users']} users: {n}"
+        for s in run["steps"]
+        if _ok(s)
+        for n in s["figures"].get("notes", [])
+    ]
+    if notes:
+        lines += ["### Notes from the steps", "", *notes, ""]
+    lines += ["## What was run", "", *_setup(run), ""]
+    lines += ["## How the numbers were measured", "", *METHOD_NOTES, ""]
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Start and stop the servers under test: gunicorn with the Flask app, uvicorn with the FastAPI app.
+
+Each step gets a fresh server so no queue, connection or warm cache carries over from the previous step. Both
+servers bind to 127.0.0.1 only, log no access lines, and get their database and workload settings through the
+environment (the only channel into a forked worker), read once when the app is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.config import ROOT, RunConfig, ServerConfig
+from runner.processes import pin_tree, start_group, stop_group, tree
+
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A server did not come up or died; the message carries the tail of its log."""
+
+
+def command(spec: ServerConfig, port: int) -> list[str]:
+    """The exact command line for one server configuration; also shown in reports so anyone can rerun it."""
+    if spec.server == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn",
+            "--config", str(ROOT / "sync_app" / "gunicorn.conf.py"),
+            "--workers", str(spec.workers),
+            "--bind", f"{HOST}:{port}",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", "async_app.app:create_app", "--factory",
+        "--host", HOST, "--port", str(port),
+        "--workers", str(spec.workers),
+        "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+        "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def expected_processes(spec: ServerConfig) -> int:
+    """gunicorn always runs a master beside its workers; uvicorn runs one process unless it has several workers."""
+    if spec.server == "gunicorn":
+        return spec.workers + 1
+    return 1 if spec.workers == 1 else spec.workers + 1
+
+
+def server_env(config: RunConfig) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIMDB_", "LOCUST_"))}
+    env.update(config.database.to_env())
+    env.update(config.workload.to_env())
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    tail = text.strip().splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(log is empty)"
+
+
+@dataclass
+class RunningServer:
+    spec: ServerConfig
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in tree(self.process.pid)]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1.0) as response:  # noqa: S310 (loopback URL we built)
+            return bool(response.status == 200 and json.loads(response.read()).get("status") == "ok")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[int]) -> None:
+    """Ready means: /health answers and every worker the configuration asks for has been forked."""
+    deadline = time.monotonic() + timeout_s
+    want = expected_processes(server.spec)
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise ServerError(
+                f"{server.spec.name} exited with code {server.process.returncode} while starting.\n"
+                f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
+            )
+        if _healthy(server.url) and len(server.pids()) >= want:
+            pin_tree(server.process.pid, cpus)
+            return
+        time.sleep(0.1)
+    raise ServerError(
+        f"{server.spec.name} did not become healthy on {server.url} within {timeout_s:g} s "
+        f"(wanted {want} processes, saw {len(server.pids())}).\n"
+        f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
+    )
+
+
+@contextmanager
+def serve(
+    spec: ServerConfig, config: RunConfig, log_path: Path, cpus: frozenset[int], port: int | None = None
+) -> Iterator[RunningServer]:
+    """Run one server for the duration of the ``with`` block; it is always torn down, whatever happens inside."""
+    port = port if port is not None else free_port()
+    if port_in_use(port):
+        raise ServerError(f"port {port} on {HOST} is already in use; stop what holds it or choose another port")
+    process = start_group(command(spec, port), log_path=log_path, env=server_env(config), cwd=ROOT, cpus=cpus)
+    server = RunningServer(spec, port, process, log_path)
+    try:
+        wait_until_ready(server, config.run.startup_timeout_s, cpus)
+        yield server
+    finally:
+        stop_group(process)

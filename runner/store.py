@@ -1,0 +1,204 @@
+"""Read and write results: one folder per run, self-describing, never overwritten.
+
+``run.json`` carries a format name and version, the environment, the exact configuration and every figure per
+step, and is rewritten (atomically) after each step, so a run stopped half-way keeps what it measured. The
+loader refuses a format version it does not know rather than guess at its meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+FORMAT = "sync-async-bench/run"
+FORMAT_VERSION = 1
+RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.csv"
+
+SUMMARY_COLUMNS = (
+    "server",
+    "kind",
+    "workers",
+    "users",
+    "status",
+    "requests",
+    "failures",
+    "unfinished",
+    "rps",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "mean_ms",
+    "min_ms",
+    "page_p50_ms",
+    "page_p95_ms",
+    "short_p50_ms",
+    "short_p95_ms",
+    "client_cpu_pct",
+    "server_cpu_pct",
+    "server_rss_mb",
+    "saturated",
+)
+
+
+class ResultsError(Exception):
+    """A results file is missing, corrupt or of an unknown format; the message names the file."""
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place: readers see the old file or the new
+    one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomically(path, lambda f: f.write(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"))
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN is not JSON; an absent figure is stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def new_run_dir(results_root: Path, scenario: str, now: datetime | None = None) -> Path:
+    """A new folder ``<UTC timestamp>-<scenario>``; if that name is taken, a numbered one. Never reuses a folder."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    results_root.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        name = f"{stamp}-{scenario}" if attempt == 1 else f"{stamp}-{scenario}-{attempt}"
+        candidate = results_root / name
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise ResultsError(f"could not create a new run folder under {results_root}")
+
+
+def point_latest(results_root: Path, run_dir: Path) -> None:
+    """Make ``results/latest`` a relative symbolic link to the run, replaced atomically."""
+    link = results_root / "latest"
+    tmp = results_root / f".latest.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(run_dir, results_root))
+    if link.exists() and not link.is_symlink():
+        tmp.unlink()
+        raise ResultsError(f"{link} exists and is not a symbolic link; not replacing it")
+    os.replace(tmp, link)
+
+
+def new_run_document(config: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "status": "running",
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished": None,
+        "metadata": metadata,
+        "config": config,
+        "steps": [],
+    }
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """Read a run's ``run.json``; refuse what is not one, or a format version this code does not know."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE if run_dir.is_dir() else run_dir
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path} does not exist: is {run_dir} a run folder?") from None
+    except OSError as error:
+        raise ResultsError(f"{path} cannot be read: {error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ResultsError(f"{path} is corrupt or truncated (not valid JSON: {error})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ResultsError(f"{path} is not a run file of this tool (format is not {FORMAT!r})")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ResultsError(
+            f"{path} has format version {version!r}; this version of the tool reads version {FORMAT_VERSION} only"
+        )
+    for key in ("metadata", "config", "steps", "status"):
+        if key not in data:
+            raise ResultsError(f"{path} is missing its '{key}' section")
+    return data
+
+
+def summary_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for step in run["steps"]:
+        figures = step.get("figures") or {}
+        latency = figures.get("latency") or {}
+        endpoints = figures.get("endpoints") or {}
+        row: dict[str, Any] = {
+            "server": step["server"],
+            "kind": step["kind"],
+            "workers": step["workers"],
+            "users": step["users"],
+            "status": step["status"],
+            "requests": latency.get("requests"),
+            "failures": latency.get("failures"),
+            "unfinished": figures.get("unfinished"),
+            "rps": figures.get("rps"),
+            "client_cpu_pct": figures.get("client_cpu_pct"),
+            "server_cpu_pct": step.get("server_cpu_pct"),
+            "server_rss_mb": step.get("server_rss_mb"),
+            "saturated": step.get("saturated", ""),
+        }
+        for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "min_ms"):
+            row[key] = latency.get(key)
+        for endpoint in ("page", "short"):
+            data = endpoints.get(endpoint) or {}
+            row[f"{endpoint}_p50_ms"] = data.get("p50_ms")
+            row[f"{endpoint}_p95_ms"] = data.get("p95_ms")
+        rows.append(row)
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def write_summary(run_dir: Path, run: Mapping[str, Any]) -> None:
+    def write(handle: TextIO) -> None:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
+        writer.writeheader()
+        for row in summary_rows(run):
+            writer.writerow({k: _cell(row.get(k)) for k in SUMMARY_COLUMNS})
+
+    write_atomically(run_dir / SUMMARY_FILE, write)

@@ -1,0 +1,211 @@
+"""Run the steps of a scenario: for each user level, each server, one fresh server and one Locust process.
+
+User levels are the outer loop and servers the inner one, so any drift in the machine over a run (another
+process waking up, thermal throttling) falls on both servers alike instead of on whichever ran last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from runner import store
+from runner.config import RunConfig, ServerConfig
+from runner.environment import describe
+from runner.loadgen import LoadError, run_step
+from runner.processes import CpuPlan, TreeSampler, plan_cpus, proportional_memory_mb
+from runner.servers import ServerError, command, serve
+from runner.stats import OutputError, step_figures
+
+CLIENT_SATURATED_PCT = 80.0
+SERVER_SATURATED_PCT = 90.0
+
+
+@dataclass(frozen=True)
+class Step:
+    server: ServerConfig
+    users: int
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.server.name}/u{self.users:04d}"
+
+
+def plan_steps(config: RunConfig) -> list[Step]:
+    return [Step(server, users) for users in config.load.users for server in config.servers]
+
+
+def saturation(client_cpu: float | None, server_cpu: float | None, server_cores: int) -> str:
+    """Which side ran out of CPU in a step: the client's latencies are its own queueing above ~80% of a core."""
+    if client_cpu is not None and client_cpu > CLIENT_SATURATED_PCT:
+        return "client"
+    if server_cpu is not None and server_cpu >= SERVER_SATURATED_PCT * max(1, server_cores):
+        return "server"
+    return ""
+
+
+def measure_step(
+    config: RunConfig,
+    step: Step,
+    run_dir: Path,
+    cpus: CpuPlan,
+    tick: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
+    cannot start (the run cannot go on without it)."""
+    folder = run_dir / "raw" / step.folder_name
+    folder.mkdir(parents=True, exist_ok=False)
+    record: dict[str, Any] = {
+        "server": step.server.name,
+        "kind": step.server.kind,
+        "server_type": step.server.server,
+        "workers": step.server.workers,
+        "users": step.users,
+        "status": "failed",
+        "error": None,
+        "files": os.path.relpath(folder, run_dir),
+        "started": time.time(),
+    }
+    with serve(step.server, config, folder / "server.log", cpus.server) as server:
+        record["command"] = command(step.server, server.port)
+        record["server_processes"] = len(server.pids())
+        with TreeSampler(server.process.pid) as sampler:
+            try:
+                files = run_step(config, server.url, step.users, folder, cpus.client, tick)
+                figures = step_figures(files.json, files.raw, files.meta)
+            except (LoadError, OutputError) as error:
+                record["error"] = str(error)
+                return record
+        pss = proportional_memory_mb(server.process.pid)
+        if not server.alive():
+            record["error"] = f"the server exited during the step (code {server.process.returncode})"
+    bounds = _window_bounds(files.meta)
+    server_cpu, server_rss = sampler.window(*bounds) if bounds else (None, None)
+    record.update(
+        status="ok" if record["error"] is None else "failed",
+        figures=figures.to_dict(),
+        server_cpu_pct=server_cpu,
+        server_rss_mb=server_rss,
+        server_pss_mb=pss,
+        saturated=saturation(figures.client_cpu_pct, server_cpu, len(cpus.server) or os.cpu_count() or 1),
+    )
+    return record
+
+
+def _window_bounds(meta_path: Path) -> tuple[float, float] | None:
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return float(meta["window_start"]), float(meta["window_end"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class Run:
+    """A run in progress: its folder, the document written to ``run.json``, and where processes may run."""
+
+    dir: Path
+    doc: dict[str, Any]
+    cpus: CpuPlan
+
+
+def start_run(config: RunConfig) -> Run:
+    """Create the run folder and its first ``run.json`` before anything is measured."""
+    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
+    run_dir = store.new_run_dir(config.results_root, config.name)
+    run = store.new_run_document(config.to_dict(), describe(cpus.note))
+    store.write_json(run_dir / store.RUN_FILE, run)
+    store.point_latest(config.results_root, run_dir)
+    return Run(run_dir, run, cpus)
+
+
+def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -> None:
+    """Run every step and write results after each one.
+
+    An interruption (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI) marks the run
+    ``interrupted``; servers and Locust are already stopped by their context managers when this records it.
+    """
+    console = console or Console()
+    run_dir, run, cpus = current.dir, current.doc, current.cpus
+    if cpus.client:
+        # The harness itself (sampling, bookkeeping) stays off the server's cores too.
+        os.sched_setaffinity(0, cpus.client)
+    steps = plan_steps(config)
+    console.print(f"[bold]{config.name}[/]: {len(steps)} steps into {run_dir}")
+    console.print(f"  {cpus.note}")
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+            console=console,
+            transient=True,
+        ) as progress:
+            overall = progress.add_task("run", total=len(steps), left="")
+            for index, step in enumerate(steps):
+                label = f"{step.server.name} · {step.users} users"
+
+                def tick(elapsed: float, label: str = label) -> None:
+                    phase = _phase(elapsed, config)
+                    left = max(0.0, config.load.warmup_s + config.load.measure_s - elapsed)
+                    progress.update(overall, description=f"{label} · {phase}", left=f"~{left:.0f} s left in step")
+
+                progress.update(overall, description=f"{label} · starting server", left="")
+                record = measure_step(config, step, run_dir, cpus, tick)
+                run["steps"].append(record)
+                _save(run_dir, run)
+                progress.advance(overall)
+                console.print(_step_line(index + 1, len(steps), record))
+        run["status"] = "complete" if all(s["status"] == "ok" for s in run["steps"]) else "incomplete"
+    except KeyboardInterrupt:
+        run["status"] = "interrupted"
+        raise
+    except ServerError as error:
+        run["status"] = "failed"
+        run["error"] = str(error)
+        raise
+    finally:
+        run["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        run["missing_steps"] = [
+            {"server": s.server.name, "users": s.users}
+            for s in steps
+            if not any(r["server"] == s.server.name and r["users"] == s.users for r in run["steps"])
+        ]
+        _save(run_dir, run)
+
+
+def _phase(elapsed: float, config: RunConfig) -> str:
+    if elapsed < config.load.warmup_s:
+        return "warm-up"
+    if elapsed < config.load.warmup_s + config.load.measure_s:
+        return "measuring"
+    return "draining"
+
+
+def _save(run_dir: Path, run: dict[str, Any]) -> None:
+    store.write_json(run_dir / store.RUN_FILE, run)
+    store.write_summary(run_dir, run)
+
+
+def _step_line(number: int, total: int, record: dict[str, Any]) -> str:
+    head = f"  [{number}/{total}] {record['server']:<18} {record['users']:>4} users"
+    if record["status"] != "ok":
+        first = (record.get("error") or "failed").splitlines()[0]
+        return f"{head}  [red]FAILED[/]: {first}"
+    figures = record["figures"]
+    latency = figures["latency"]
+    flag = f"  [yellow]{record['saturated']} saturated[/]" if record.get("saturated") else ""
+    return (
+        f"{head}  {figures['rps']:7.1f} req/s  p50 {latency['p50_ms']:7.0f} ms  p95 {latency['p95_ms']:7.0f} ms"
+        f"  failures {latency['failures']}{flag}"
+    )
