@@ -1,0 +1,66 @@
+# One-command entry points. The first target that needs Python builds .venv from requirements.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cut -c1-12)
+SCENARIO ?= default
+PORT ?= 8000
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help install benchmark quick test test-fast lint plots serve-sync serve-async lock clean-venv
+
+help:
+	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
+	@echo "make quick                           3 user levels, about a minute"
+	@echo "make test                            unit, contract and integration tests (installs what it needs)"
+	@echo "make lint                            ruff and mypy"
+	@echo "make plots RUN=results/<run>         redraw a run's charts and report from its saved data"
+	@echo "make serve-sync / serve-async [PORT=8000]  run one server in the foreground"
+
+install: $(STAMP)
+
+# Exact versions and hashes come from the lock file; a changed lock file rebuilds the environment.
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+benchmark: $(STAMP)
+	$(PY) -m runner $(SCENARIO)
+
+quick: $(STAMP)
+	$(PY) -m runner quick
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+plots: $(STAMP)
+	@test -n "$(RUN)" || { echo "usage: make plots RUN=results/<run>"; exit 2; }
+	$(PY) plots.py $(RUN)
+
+serve-sync: $(STAMP)
+	$(PY) -m gunicorn --config sync_app/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+
+serve-async: $(STAMP)
+	$(PY) -m uvicorn async_app.app:create_app --factory --host 127.0.0.1 --port $(PORT) \
+		--loop uvloop --http httptools --no-access-log --log-level warning
+
+# Regenerate requirements.lock from pyproject.toml (needs network access to PyPI).
+lock:
+	$(PYTHON) -m venv /tmp/bench-lock-venv && /tmp/bench-lock-venv/bin/pip install --quiet uv==0.13.8
+	/tmp/bench-lock-venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--generate-hashes --no-header --output-file requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)
