@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config
 from runner.servers import ServerError
@@ -65,10 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args["scenario"], os.environ, flags)
     except ScenarioError as error:
-        err.print(f"[red]error:[/] {error}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     if args["dry_run"]:
-        console.print(describe_plan(config), soft_wrap=True)
+        console.print(describe_plan(config), soft_wrap=True, markup=False)
         return 0
 
     # Imported here so that --dry-run and bad input answer without loading matplotlib.
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from runner.sweep import run_sweep, start_run  # noqa: PLC0415
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    console.print(describe_plan(config), soft_wrap=True)
+    console.print(describe_plan(config), soft_wrap=True, markup=False)
     current = start_run(config)
     try:
         run_sweep(config, current, console)
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("[yellow]interrupted:[/] every server and Locust process was stopped; completed steps are kept")
         code = 130
     except ServerError as error:
-        err.print(f"[red]error:[/] {error}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         code = 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -56,12 +56,6 @@ class ServerConfig:
     def kind(self) -> Literal["sync", "async"]:
         return SERVER_TYPES[self.server]
 
-    @property
-    def slots(self) -> int:
-        """Requests this configuration can work on at once, for a blocking wait: one per sync worker; an event
-        loop's coroutines are not slots, so async is reported as "unbounded by slots" (0)."""
-        return self.workers if self.kind == "sync" else 0
-
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -151,7 +145,24 @@ def read_scenario(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def _users(text: str) -> list[int]:
-    return [int(part) for part in text.replace(" ", "").split(",") if part]
+    users = [int(part) for part in text.replace(" ", "").split(",") if part]
+    if not users or any(n <= 0 for n in users):
+        raise ValueError("user counts must be whole numbers > 0")
+    return users
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be >= 0")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -177,9 +188,13 @@ class Override:
 
 OVERRIDES: tuple[Override, ...] = (
     Override("load", "users", _users, "BENCH_USERS", "--users", "user levels, comma-separated, e.g. 5,50,500"),
-    Override("load", "warmup_s", float, "BENCH_WARMUP_S", "--warmup", "seconds discarded at the start of a step"),
-    Override("load", "measure_s", float, "BENCH_MEASURE_S", "--measure", "seconds measured per step"),
-    Override("load", "drain_s", float, "BENCH_DRAIN_S", "--drain", "seconds in-flight requests may take to finish"),
+    Override(
+        "load", "warmup_s", _seconds_or_zero, "BENCH_WARMUP_S", "--warmup", "seconds discarded at the start of a step"
+    ),
+    Override("load", "measure_s", _seconds, "BENCH_MEASURE_S", "--measure", "seconds measured per step, > 0"),
+    Override(
+        "load", "drain_s", _seconds_or_zero, "BENCH_DRAIN_S", "--drain", "seconds in-flight requests may take to finish"
+    ),
     Override("run", "pin_cpus", _bool, "BENCH_PIN_CPUS", "--pin-cpus", "pin client and server to separate cores"),
     Override("run", "results_dir", str, "BENCH_RESULTS_DIR", "--results-dir", "where run folders are created"),
 )
@@ -200,8 +215,8 @@ def apply_overrides(
                 continue
             try:
                 value = override.parse(text)
-            except ValueError:
-                raise ScenarioError(f"{origin}: cannot read {text!r} ({override.help})") from None
+            except ValueError as error:
+                raise ScenarioError(f"{origin}: bad value {text!r}: {error} ({override.help})") from None
             section = merged.setdefault(override.section, {})
             if not isinstance(section, dict):
                 raise ScenarioError(f"[{override.section}] must be a table")
@@ -213,6 +228,8 @@ def apply_overrides(
 # --- validation ------------------------------------------------------------------------------------------------
 
 TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run"}
+# Counts cross into server processes as text and are read back as int there, so they must be whole here.
+WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed"}
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], path: Path) -> None:
@@ -313,6 +330,10 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
     _check_keys("workload.", workload_table, {f.name for f in fields(WorkloadConfig)}, path)
     database_table = _table(data, "database", path)
     _check_keys("database.", database_table, {f.name for f in fields(DatabaseConfig)}, path)
+    for section, table in (("workload", workload_table), ("database", database_table)):
+        for key, value in table.items():
+            integer = key in WHOLE_NUMBER_KEYS
+            _positive(value, f"{section}.{key}", path, allow_zero=True, integer=integer)
     try:
         workload = WorkloadConfig(**workload_table)
         database = DatabaseConfig(**database_table)

@@ -311,6 +311,25 @@ METHOD_NOTES = [
 ]
 
 
+STATUS_TEXT = {
+    "running": "This run did not finish: it was stopped before it could record its end (killed, or still running).",
+    "interrupted": "This run was interrupted; the steps measured before that are shown.",
+    "incomplete": "This run is incomplete: some steps failed.",
+    "failed": "This run failed before all its steps were measured.",
+}
+
+
+def missing_steps(run: dict[str, Any]) -> list[tuple[str, int]]:
+    """Planned steps with no record, worked out from the configuration so it holds even for a killed run."""
+    done = {(s["server"], int(s["users"])) for s in run["steps"]}
+    return [
+        (server["name"], int(users))
+        for users in run["config"]["load"]["users"]
+        for server in run["config"]["servers"]
+        if (server["name"], int(users)) not in done
+    ]
+
+
 def markdown(run: dict[str, Any]) -> str:
     config = run["config"]
     lines = [f"# Sync vs async: `{config['name']}`", ""]
@@ -318,10 +337,10 @@ def markdown(run: dict[str, Any]) -> str:
         lines += [config["description"].strip(), ""]
     status = run.get("status")
     if status != "complete":
-        lines += [f"> **This run is {status}.**"]
-        missing = run.get("missing_steps") or []
+        lines += [f"> **{STATUS_TEXT.get(str(status), f'This run is {status}.')}**"]
+        missing = missing_steps(run)
         if missing:
-            lines += ["> Missing steps: " + ", ".join(f"{m['server']} at {m['users']} users" for m in missing) + "."]
+            lines += ["> Missing steps: " + ", ".join(f"{server} at {users} users" for server, users in missing) + "."]
         failed = [s for s in run["steps"] if s.get("status") != "ok"]
         for step in failed:
             first = (step.get("error") or "failed").splitlines()[0]

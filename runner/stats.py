@@ -35,9 +35,9 @@ class OutputError(RuntimeError):
 
 
 def percentile(histogram: Mapping[int, int], total: int, fraction: float) -> float:
-    """Locust's own rule (``calculate_response_time_percentile``): the bucket at which the requests above it
-    number no more than ``total x (1 - fraction)``. Reimplemented because importing Locust here would
-    monkey-patch this process with gevent."""
+    """Locust's own rule (``calculate_response_time_percentile``): walking down from the slowest bucket, the
+    first bucket with at most ``int(total x fraction)`` requests below it. Reimplemented because importing
+    Locust here would monkey-patch this process with gevent."""
     if total <= 0:
         return math.nan
     allowed_below = int(total * fraction)
@@ -139,8 +139,9 @@ def read_raw(path: Path) -> list[tuple[float, float, str, bool]]:
                 rows.append((float(row["start_epoch_s"]), float(row["response_ms"]), row["endpoint"], row["ok"] == "1"))
     except FileNotFoundError:
         raise OutputError(f"{path} was not written (Locust did not finish normally)") from None
-    except (KeyError, ValueError, csv.Error) as error:
-        raise OutputError(f"{path} is malformed: {error}") from None
+    except (KeyError, TypeError, ValueError, csv.Error) as error:
+        # A truncated row gives None for its missing fields, hence TypeError.
+        raise OutputError(f"{path} is malformed: {error!r}") from None
     return rows
 
 
@@ -167,8 +168,11 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     unfinished = [u for u in unfinished_rows if float(u["start_epoch_s"]) <= window_end]
     stopped_after = len(unfinished_rows) - len(unfinished)
 
-    latency = Latency.from_entries(entries)
-    endpoints = {str(e["name"]): Latency.from_entries([e]) for e in entries}
+    try:
+        latency = Latency.from_entries(entries)
+        endpoints = {str(e["name"]): Latency.from_entries([e]) for e in entries}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise OutputError(f"{json_path}: a stats entry is malformed ({error!r})") from None
     notes: list[str] = []
     gap = latency.requests - after_reset
     if abs(gap) > max(2, 0.01 * max(1, latency.requests)):

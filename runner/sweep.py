@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner import store
@@ -139,8 +140,8 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
         # The harness itself (sampling, bookkeeping) stays off the server's cores too.
         os.sched_setaffinity(0, cpus.client)
     steps = plan_steps(config)
-    console.print(f"[bold]{config.name}[/]: {len(steps)} steps into {run_dir}")
-    console.print(f"  {cpus.note}")
+    console.print(f"[bold]{escape(config.name)}[/]: {len(steps)} steps into {escape(str(run_dir))}")
+    console.print(f"  {escape(cpus.note)}")
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -201,7 +202,7 @@ def _step_line(number: int, total: int, record: dict[str, Any]) -> str:
     head = f"  [{number}/{total}] {record['server']:<18} {record['users']:>4} users"
     if record["status"] != "ok":
         first = (record.get("error") or "failed").splitlines()[0]
-        return f"{head}  [red]FAILED[/]: {first}"
+        return f"{head}  [red]FAILED[/]: {escape(first)}"
     figures = record["figures"]
     latency = figures["latency"]
     flag = f"  [yellow]{record['saturated']} saturated[/]" if record.get("saturated") else ""

@@ -133,12 +133,14 @@ def _parse(items: Iterable[tuple[str, str]], allowed: Mapping[str, tuple[float, 
             raise ParamError(key, "given more than once")
         upper, integer = allowed[key]
         kind = "a whole number" if integer else "a number"
+        problem = ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}")
+        # Integers are compared as integers: a 400-digit value must be refused, not overflow a float.
         try:
-            value = float(raw) if not integer else int(raw, 10)
+            value: float = int(raw, 10) if integer else float(raw)
         except (ValueError, TypeError):
-            raise ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}") from None
-        if not math.isfinite(value) or not 0 <= value <= upper:
-            raise ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}")
+            raise problem from None
+        if not (integer or math.isfinite(value)) or not 0 <= value <= upper:
+            raise problem
         values[key] = value
     return values
 

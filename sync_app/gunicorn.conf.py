@@ -12,7 +12,7 @@ threads = 1
 backlog = 2048  # gunicorn's default; a burst waits here, in the kernel, for a free worker
 timeout = 30
 graceful_timeout = 5
-keepalive = 2
+# No keepalive setting: the sync worker closes the connection after every response whatever it says.
 accesslog = None  # access logs distort results; uvicorn runs with --no-access-log to match
 errorlog = "-"
 loglevel = "warning"
