@@ -1,0 +1,61 @@
+"""A small, valid scenario for tests, with every value that tests vary exposed as a keyword."""
+
+from __future__ import annotations
+
+SMALL_SCENARIO = """
+name = "{name}"
+description = "test scenario"
+
+[load]
+users = {users}
+warmup_s = {warmup}
+measure_s = {measure}
+drain_s = 5
+think_time_s = [{think_min}, {think_max}]
+request_timeout_s = 10
+page_weight = 4
+short_weight = 1
+
+[workload]
+user_lookup_ms = {user_ms}
+app_work_ms = {work_ms}
+listing_ms = {listing_ms}
+listing_rows = 5
+short_query_ms = {short_ms}
+
+[database]
+jitter = 0.0
+seed = 1
+
+[[servers]]
+name = "flask-gunicorn"
+server = "gunicorn"
+workers = {sync_workers}
+
+[[servers]]
+name = "fastapi-uvicorn"
+server = "uvicorn"
+workers = 1
+
+[run]
+startup_timeout_s = 30
+"""
+
+DEFAULTS: dict[str, object] = {
+    "name": "test",
+    "users": "[2, 20]",
+    "warmup": 1,
+    "measure": 3,
+    "think_min": 0.5,
+    "think_max": 1.5,
+    "user_ms": 10,
+    "work_ms": 1,
+    "listing_ms": 30,
+    "short_ms": 5,
+    "sync_workers": 2,
+}
+
+
+def small_scenario(**values: object) -> str:
+    settings = {**DEFAULTS, **values}
+    return SMALL_SCENARIO.format(**settings)

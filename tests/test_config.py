@@ -1,0 +1,404 @@
+"""Scenario files, overrides and the command line's answers to bad input (nothing is started here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runner.cli import main
+from runner.config import (
+    LoadConfig,
+    RunConfig,
+    ScenarioError,
+    ServerConfig,
+    config_from_dict,
+    load_config,
+)
+
+SERVERS = """
+[[servers]]
+name = "sync"
+server = "gunicorn"
+workers = 2
+
+[[servers]]
+name = "async"
+server = "uvicorn"
+"""
+
+LOAD = """
+[load]
+users = [5, 10]
+warmup_s = 1
+measure_s = 2
+drain_s = 1
+think_time_s = [1, 2]
+"""
+
+
+def scenario(tmp_path: Path, *, top: str = "", load: str = LOAD, servers: str = SERVERS, extra: str = "") -> Path:
+    """Write a small scenario; each part may be replaced to make one thing wrong."""
+    path = tmp_path / "scenario.toml"
+    path.write_text(f'name = "small"\n{top}\n{load}\n{extra}\n{servers}\n', encoding="utf-8")
+    return path
+
+
+def load_error(
+    path: Path, environ: Mapping[str, str] | None = None, flags: Mapping[str, str | None] | None = None
+) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        load_config(str(path), environ=environ, flags=flags)
+    return str(caught.value)
+
+
+@pytest.fixture(autouse=True)
+def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads os.environ; a BENCH_* variable of the machine running the tests must not leak in."""
+    for name in ("BENCH_USERS", "BENCH_WARMUP_S", "BENCH_MEASURE_S", "BENCH_DRAIN_S", "BENCH_PIN_CPUS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("BENCH_RESULTS_DIR", raising=False)
+
+
+# --- the shipped scenarios ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["default", "quick"])
+def test_shipped_scenario_loads(name: str) -> None:
+    config = load_config(name)
+    assert config.name == name
+    assert {s.kind for s in config.servers} == {"sync", "async"}
+    assert config.load.users == tuple(sorted(config.load.users))
+    assert Path(config.source).name == f"{name}.toml"
+    assert len(config.source_sha256) == 64
+
+
+def test_quick_scenario_has_three_user_levels() -> None:
+    assert load_config("quick").load.users == (5, 50, 500)
+
+
+def test_loaded_config_and_every_part_of_it_are_frozen() -> None:
+    config = load_config("default")
+    for part in (config, config.load, config.workload, config.database, config.servers[0], config.run):
+        name = dataclasses.fields(part)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(part, name, getattr(part, name))
+
+
+def test_loaded_config_uses_tuples_not_lists() -> None:
+    config = load_config("default")
+    assert isinstance(config.load.users, tuple)
+    assert isinstance(config.load.think_time_s, tuple)
+    assert isinstance(config.servers, tuple)
+
+
+def test_small_scenario_loads_with_defaults_for_what_it_leaves_out(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)))
+    assert config.load.users == (5, 10)
+    assert config.load.request_timeout_s == LoadConfig.request_timeout_s
+    assert config.servers == (
+        ServerConfig(name="sync", server="gunicorn", workers=2),
+        ServerConfig(name="async", server="uvicorn", workers=1),
+    )
+
+
+def test_user_levels_are_sorted(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = [50, 5, 10]")
+    assert load_config(str(path)).load.users == (5, 10, 50)
+
+
+# --- bad scenarios: the message names the file and the key -----------------------------------------------------
+
+
+def test_unknown_top_level_key_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, top="colour = 'blue'")
+    message = load_error(path)
+    assert str(path) in message
+    assert "colour" in message
+
+
+def test_unknown_key_in_load_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load=LOAD + "spawn_rate = 10\n")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.spawn_rate" in message
+
+
+def test_unknown_key_in_a_server_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, servers=SERVERS + "threads = 4\n")
+    message = load_error(path)
+    assert str(path) in message
+    assert "servers[1].threads" in message
+
+
+@pytest.mark.parametrize("users", ["[0, 5]", "[-5]", "[5, 2.5]", "[true]", '["5"]'])
+def test_user_counts_must_be_positive_whole_numbers(tmp_path: Path, users: str) -> None:
+    path = scenario(tmp_path, load=f"[load]\nusers = {users}")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.users" in message
+
+
+def test_empty_users_list_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = []")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.users" in message
+
+
+def test_a_user_count_listed_twice_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = [5, 10, 5]")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.users" in message
+
+
+@pytest.mark.parametrize("measure", ["0", "-1", "-0.5", "nan", "inf", '"15"'])
+def test_measure_s_must_be_a_positive_number(tmp_path: Path, measure: str) -> None:
+    path = scenario(tmp_path, load=f"[load]\nusers = [5]\nmeasure_s = {measure}")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.measure_s" in message
+
+
+def test_zero_warmup_and_drain_are_allowed(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = [5]\nwarmup_s = 0\ndrain_s = 0")
+    load = load_config(str(path)).load
+    assert (load.warmup_s, load.drain_s) == (0, 0)
+
+
+def test_negative_warmup_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = [5]\nwarmup_s = -1")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.warmup_s" in message
+
+
+@pytest.mark.parametrize("think", ["[8, 2]", "[1]", "[1, 2, 3]", "[-1, 2]", "3"])
+def test_think_time_must_be_min_then_max(tmp_path: Path, think: str) -> None:
+    path = scenario(tmp_path, load=f"[load]\nusers = [5]\nthink_time_s = {think}")
+    message = load_error(path)
+    assert str(path) in message
+    assert "load.think_time_s" in message
+
+
+def test_both_weights_zero_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, load="[load]\nusers = [5]\npage_weight = 0\nshort_weight = 0")
+    message = load_error(path)
+    assert str(path) in message
+    assert "page_weight" in message
+
+
+def test_unknown_server_type_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, servers='[[servers]]\nname = "web"\nserver = "nginx"\n')
+    message = load_error(path)
+    assert str(path) in message
+    assert "servers[0].server" in message
+    assert "nginx" in message
+
+
+def test_duplicate_server_names_are_refused(tmp_path: Path) -> None:
+    servers = '[[servers]]\nname = "same"\nserver = "gunicorn"\n\n[[servers]]\nname = "same"\nserver = "uvicorn"\n'
+    message = load_error(scenario(tmp_path, servers=servers))
+    assert str(tmp_path / "scenario.toml") in message
+    assert "servers" in message
+    assert "same" in message
+
+
+def test_a_scenario_without_servers_is_refused(tmp_path: Path) -> None:
+    message = load_error(scenario(tmp_path, servers=""))
+    assert str(tmp_path / "scenario.toml") in message
+    assert "servers" in message
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "1.5"])
+def test_server_workers_must_be_a_positive_whole_number(tmp_path: Path, workers: str) -> None:
+    path = scenario(tmp_path, servers=f'[[servers]]\nserver = "gunicorn"\nworkers = {workers}\n')
+    message = load_error(path)
+    assert str(path) in message
+    assert "servers[0].workers" in message
+
+
+def test_a_workload_value_out_of_range_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, extra="[workload]\nlisting_ms = -5\n")
+    message = load_error(path)
+    assert str(path) in message
+    assert "listing_ms" in message
+
+
+def test_an_unknown_database_key_names_file_and_key(tmp_path: Path) -> None:
+    path = scenario(tmp_path, extra="[database]\npool_size = 5\n")
+    message = load_error(path)
+    assert str(path) in message
+    assert "database.pool_size" in message
+
+
+@pytest.mark.parametrize("extra", ["[database]\ncapacity = 2.5\n", "[workload]\nlisting_rows = 2.5\n"])
+def test_a_non_integer_count_is_refused_before_anything_starts(tmp_path: Path, extra: str) -> None:
+    message = load_error(scenario(tmp_path, extra=extra))
+    assert str(tmp_path / "scenario.toml") in message
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[load\nusers = [5]\n", encoding="utf-8")
+    message = load_error(path)
+    assert str(path) in message
+    assert "TOML" in message
+
+
+def test_a_missing_scenario_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    message = load_error(path)
+    assert str(path) in message
+    assert "does not exist" in message
+
+
+def test_an_unknown_scenario_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_config("no-such-scenario")
+    assert "no-such-scenario.toml" in str(caught.value)
+    assert "default" in str(caught.value)
+    assert "quick" in str(caught.value)
+
+
+# --- overrides -----------------------------------------------------------------------------------------------------
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"BENCH_USERS": "7, 3"})
+    assert config.load.users == (3, 7)
+
+
+def test_flag_overrides_the_environment(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"BENCH_USERS": "7"}, flags={"--users": "9,11"})
+    assert config.load.users == (9, 11)
+
+
+def test_an_empty_override_is_ignored(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"BENCH_USERS": ""}, flags={"--users": None})
+    assert config.load.users == (5, 10)
+
+
+def test_overrides_are_recorded_with_their_origin(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"BENCH_MEASURE_S": "4"}, flags={"--warmup": "0"})
+    assert config.load.measure_s == 4.0
+    assert config.load.warmup_s == 0.0
+    assert any("BENCH_MEASURE_S" in o for o in config.overrides)
+    assert any("--warmup" in o for o in config.overrides)
+
+
+def test_pin_cpus_override_reads_booleans(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"BENCH_PIN_CPUS": "off"})
+    assert config.run.pin_cpus is False
+
+
+def test_no_override_leaves_the_file_values_and_records_nothing(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)))
+    assert config.overrides == ()
+    assert config.load.measure_s == 2
+
+
+@pytest.mark.parametrize(
+    ("environ", "flags", "named"),
+    [
+        ({"BENCH_USERS": "five"}, {}, "BENCH_USERS"),
+        ({}, {"--users": "5,x"}, "--users"),
+        ({"BENCH_MEASURE_S": "long"}, {}, "BENCH_MEASURE_S"),
+        ({}, {"--pin-cpus": "maybe"}, "--pin-cpus"),
+    ],
+)
+def test_an_unreadable_override_names_the_variable_or_flag(
+    tmp_path: Path, environ: dict[str, str], flags: dict[str, str], named: str
+) -> None:
+    message = load_error(scenario(tmp_path), environ=environ, flags=flags)
+    assert named in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "flags", "named"),
+    [({"BENCH_MEASURE_S": "0"}, {}, "BENCH_MEASURE_S"), ({}, {"--users": "0,5"}, "--users")],
+)
+def test_an_out_of_range_override_names_the_variable_or_flag(
+    tmp_path: Path, environ: dict[str, str], flags: dict[str, str], named: str
+) -> None:
+    message = load_error(scenario(tmp_path), environ=environ, flags=flags)
+    assert named in message
+
+
+# --- round trip through run.json -----------------------------------------------------------------------------------
+
+
+def test_config_round_trips_through_to_dict() -> None:
+    config = load_config("default", environ={"BENCH_USERS": "5,50"})
+    assert config_from_dict(config.to_dict()) == config
+
+
+def test_config_round_trips_through_json(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), flags={"--measure": "3"})
+    rebuilt = config_from_dict(json.loads(json.dumps(config.to_dict())))
+    assert rebuilt == config
+    assert isinstance(rebuilt, RunConfig)
+
+
+def test_step_seconds_is_warmup_plus_window_plus_drain(tmp_path: Path) -> None:
+    assert load_config(str(scenario(tmp_path))).step_seconds() == 1 + 2 + 1
+
+
+# --- the command line ----------------------------------------------------------------------------------------------
+
+
+def test_cli_returns_2_for_a_missing_scenario_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "absent.toml"
+    assert main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err
+    assert "absent.toml" in err
+
+
+def test_cli_returns_2_for_a_scenario_with_an_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = scenario(tmp_path, top="colour = 'blue'")
+    # --dry-run only as a safety net: the scenario is refused before the flag is even looked at.
+    assert main([str(path), "--dry-run", "--results-dir", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "colour" in err
+    assert "scenario.toml" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_cli_returns_2_for_an_unreadable_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(scenario(tmp_path)), "--users", "many", "--dry-run"]) == 2
+    assert "--users" in capsys.readouterr().err
+
+
+def test_cli_prints_the_error_message_verbatim(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    servers = '[[servers]]\nname = "same"\nserver = "gunicorn"\n\n[[servers]]\nname = "same"\nserver = "uvicorn"\n'
+    path = scenario(tmp_path, servers=servers)
+    with pytest.raises(ScenarioError) as caught:
+        load_config(str(path))
+    assert main([str(path), "--dry-run"]) == 2
+    assert str(caught.value) in capsys.readouterr().err
+
+
+def test_cli_dry_run_returns_0_and_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    children_before = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert main(["quick", "--dry-run", "--results-dir", str(results)]) == 0
+    children_after = {p.pid for p in psutil.Process().children(recursive=True)}
+    out = capsys.readouterr().out
+    assert "flask-gunicorn" in out
+    assert "fastapi-uvicorn" in out
+    assert "6 steps" in out
+    assert not results.exists()
+    assert children_after <= children_before
+
+
+def test_cli_dry_run_shows_the_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(scenario(tmp_path)), "--dry-run", "--users", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "users [3]" in out
+    assert "--users" in out

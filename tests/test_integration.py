@@ -1,0 +1,269 @@
+"""A real, small sweep: real gunicorn and uvicorn, real Locust, real HTTP over loopback.
+
+The runner runs as a subprocess, exactly as ``make benchmark`` starts it (it pins its own process to the
+client's core, which must not happen to the test process). Assertions are about behaviour and wide sanity
+bounds, never tight timings: this runs on a noisy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+import plots
+from runner import servers, store
+from runner.config import load_config
+from tests.scenarios import small_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+
+
+def _bench_processes() -> list[psutil.Process]:
+    """Server or Locust processes started from this checkout's code, whoever started them."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        if (
+            ("gunicorn" in cmd and "gunicorn.conf.py" in cmd)
+            or "async_app.app:create_app" in cmd
+            or ("locust" in cmd and "locustfile.py" in cmd)
+        ):
+            found.append(proc)
+    return found
+
+
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    folder = tmp_path_factory.mktemp("sweep")
+    scenario = folder / "small.toml"
+    scenario.write_text(small_scenario(name="small", users="[2, 20]"), encoding="utf-8")
+    results = folder / "results"
+    before = {p.pid for p in _bench_processes()}
+    done = _run([str(scenario), "--results-dir", str(results)])
+    left = [p for p in _bench_processes() if p.pid not in before]
+    assert not left, f"processes left behind: {[p.info['cmdline'] for p in left]}"
+    return done, results
+
+
+def test_sweep_exits_cleanly_and_writes_every_file(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    done, results = small_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    latest = results / "latest"
+    assert latest.is_symlink()
+    run_dir = latest.resolve()
+    assert run_dir.name.endswith("-small")
+    for name in ("run.json", "summary.csv", "report.md", "charts/response_times.png", "charts/throughput.png"):
+        assert (run_dir / name).is_file(), name
+    for name in ("charts/response_times.png", "charts/throughput.png"):
+        assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for step in ("flask-gunicorn/u0002", "fastapi-uvicorn/u0020"):
+        for name in ("locust.json", "requests.csv", "window.json", "server.log", "locust.log"):
+            assert (run_dir / "raw" / step / name).is_file(), f"{step}/{name}"
+
+
+def test_run_json_describes_itself(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, results = small_run
+    run = store.load_run(results / "latest")
+    assert run["format_version"] == store.FORMAT_VERSION
+    assert run["status"] == "complete"
+    meta = run["metadata"]
+    for key in ("date", "cpu_model", "cpu_count", "os", "python", "packages", "git", "cpu_pinning"):
+        assert meta.get(key) is not None, key
+    assert meta["packages"]["locust"] != "not installed"
+    assert run["config"]["load"]["users"] == [2, 20]
+    assert [(s["server"], s["users"]) for s in run["steps"]] == [
+        ("flask-gunicorn", 2),
+        ("fastapi-uvicorn", 2),
+        ("flask-gunicorn", 20),
+        ("fastapi-uvicorn", 20),
+    ]
+
+
+def test_numbers_are_plausible(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, results = small_run
+    rows = list(csv.DictReader((results / "latest" / "summary.csv").open()))
+    assert len(rows) == 4
+    page_wait_ms = 10 + 1 + 30  # user lookup + work + listing, no jitter
+    for row in rows:
+        assert row["status"] == "ok"
+        assert int(row["failures"]) == 0
+        assert int(row["requests"]) > 0
+        users = int(row["users"])
+        # A closed loop of N users thinking 0.5-1.5 s cannot exceed N / 0.5 requests/s, and at these loads neither
+        # server is anywhere near a limit, so it should reach a good fraction of N / (1 s + response time).
+        assert 0.3 * users / 1.1 < float(row["rps"]) <= users / 0.5
+        p50, p95, mx = float(row["p50_ms"]), float(row["p95_ms"]), float(row["max_ms"])
+        assert p50 <= p95 <= mx
+    # At low load the async page takes about its configured waits: never less, and not wildly more. (20 users is
+    # still far below any limit here, and unlike 2 users it is sure to include short requests in the mix.)
+    async_low = next(r for r in rows if r["server"] == "fastapi-uvicorn" and r["users"] == "20")
+    assert page_wait_ms <= float(async_low["page_p50_ms"]) < 2 * page_wait_ms + 30
+    assert 5 <= float(async_low["short_p50_ms"]) < 60
+
+
+def test_report_names_the_setup(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, results = small_run
+    text = (results / "latest" / "report.md").read_text()
+    assert "flask-gunicorn" in text and "fastapi-uvicorn" in text
+    assert "2 sync worker(s)" in text
+    assert "## Reading" in text
+
+
+def test_plots_redraws_from_saved_data_alone(
+    small_run: tuple[subprocess.CompletedProcess[str], Path], tmp_path: Path
+) -> None:
+    _, results = small_run
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    source = (results / "latest").resolve()
+    (copy / "run.json").write_bytes((source / "run.json").read_bytes())
+    written = plots.render(copy)
+    assert {p.name for p in written} >= {"response_times.png", "throughput.png", "report.md", "summary.csv"}
+    assert (copy / "summary.csv").read_text() == (source / "summary.csv").read_text()
+
+
+def test_a_second_run_never_overwrites_the_first(
+    small_run: tuple[subprocess.CompletedProcess[str], Path], write_scenario: Callable[..., Path]
+) -> None:
+    _, results = small_run
+    first = (results / "latest").resolve()
+    before = (first / "run.json").read_bytes()
+    scenario = write_scenario(name="small", users="[1]", warmup=0, measure=1)
+    done = _run([str(scenario), "--results-dir", str(results)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    second = (results / "latest").resolve()
+    assert second != first
+    assert (first / "run.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("[load]\nuserz = [5]\n", "load.userz"),
+        ("[load]\nusers = [0]\n", "load.users"),
+        ("[load]\nmeasure_s = -1\n", "load.measure_s"),
+        ('[[servers]]\nname = "x"\nserver = "tornado"\n', "servers[0].server"),
+    ],
+)
+def test_bad_scenarios_stop_before_anything_starts(tmp_path: Path, content: str, needle: str) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(content)
+    done = _run([str(scenario), "--results-dir", str(tmp_path / "results")])
+    assert done.returncode == 2
+    assert needle in done.stderr and str(scenario) in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_scenario_file_is_named(tmp_path: Path) -> None:
+    done = _run([str(tmp_path / "nope.toml")])
+    assert done.returncode == 2
+    assert "nope.toml" in done.stderr and "does not exist" in done.stderr
+
+
+def test_server_that_never_becomes_healthy_shows_its_log(
+    tmp_path: Path, write_scenario: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real process that dies on start: the error carries its exit code and the tail of its log."""
+    config = load_config(str(write_scenario()))
+
+    def broken(spec: object, port: int) -> list[str]:
+        return [sys.executable, "-c", "import sys; print('simulated import failure in the app'); sys.exit(3)"]
+
+    monkeypatch.setattr(servers, "command", broken)
+    with (
+        pytest.raises(servers.ServerError) as caught,
+        servers.serve(config.servers[0], config, tmp_path / "s.log", frozenset()),
+    ):
+        pass
+    message = str(caught.value)
+    assert "exited with code 3" in message
+    assert "simulated import failure in the app" in message
+
+
+def test_port_in_use_is_named(tmp_path: Path, write_scenario: Callable[..., Path]) -> None:
+    import socket
+
+    config = load_config(str(write_scenario()))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with (
+            pytest.raises(servers.ServerError, match=f"port {port}.*already in use"),
+            servers.serve(config.servers[1], config, tmp_path / "s.log", frozenset(), port=port),
+        ):
+            pass
+
+
+def test_interrupt_stops_every_process_and_keeps_completed_steps(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a step: nothing left running, finished steps on disk, the run marked interrupted."""
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(small_scenario(name="long", users="[2, 4, 6]", warmup=1, measure=2), encoding="utf-8")
+    results = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    before = {p.pid for p in _bench_processes()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(results)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Wait until at least one step is complete and the next has begun, then interrupt.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run_file = results / "latest" / "run.json"
+            if run_file.exists():
+                try:
+                    steps = json.loads(run_file.read_text())["steps"]
+                except ValueError:
+                    steps = []
+                if len(steps) >= 2:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never completed two steps")
+        time.sleep(2.5)  # inside the next step: its server and Locust are running
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    time.sleep(0.5)
+    left = [p for p in _bench_processes() if p.pid not in before]
+    assert not left, f"processes left behind: {[p.info['cmdline'] for p in left]}"
+    run = store.load_run(results / "latest")
+    assert run["status"] == "interrupted"
+    assert len(run["steps"]) >= 2
+    assert all(s["status"] == "ok" for s in run["steps"])
+    assert run["missing_steps"]
+    assert (results / "latest" / "report.md").read_text().count("interrupted") >= 1

@@ -1,0 +1,337 @@
+"""From one step's Locust output to its figures: percentiles, merged latencies and the window's accounting."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.stats import Latency, OutputError, percentile, step_figures
+
+
+def locust_percentile(response_times: Mapping[int, int], num_requests: int, percent: float) -> int:
+    """Locust 2.x ``calculate_response_time_percentile``, copied here as the reference the harness must match."""
+    num_of_request = int(num_requests * percent)
+    processed_count = 0
+    for response_time in sorted(response_times.keys(), reverse=True):
+        processed_count += response_times[response_time]
+        if num_requests - processed_count <= num_of_request:
+            return response_time
+    return 0
+
+
+# --- percentile ----------------------------------------------------------------------------------------------------
+
+# 10 requests: five at 10 ms, three at 20 ms, two at 30 ms.
+HISTOGRAM = {10: 5, 20: 3, 30: 2}
+
+
+@pytest.mark.parametrize(
+    ("fraction", "expected"),
+    [
+        # Walking down from the highest bucket, the answer is the first whose requests *below* it number at
+        # most int(total x fraction): 8 are below 30, 5 below 20, none below 10.
+        (0.0, 10.0),
+        (0.1, 10.0),
+        (0.5, 20.0),
+        (0.7, 20.0),
+        (0.8, 30.0),
+        (0.9, 30.0),
+        (0.95, 30.0),
+        (0.99, 30.0),
+        (1.0, 30.0),
+    ],
+)
+def test_percentile_of_a_hand_computed_histogram(fraction: float, expected: float) -> None:
+    assert percentile(HISTOGRAM, 10, fraction) == expected
+
+
+def test_percentile_of_a_single_request_is_its_bucket() -> None:
+    for fraction in (0.5, 0.95, 0.99):
+        assert percentile({250: 1}, 1, fraction) == 250.0
+
+
+def test_percentile_without_requests_is_nan() -> None:
+    assert math.isnan(percentile({}, 0, 0.5))
+    assert math.isnan(percentile({10: 3}, 0, 0.5))
+
+
+def test_percentile_with_an_empty_histogram_is_zero_like_locust() -> None:
+    assert percentile({}, 5, 0.5) == 0.0
+
+
+def test_percentile_does_not_depend_on_histogram_order() -> None:
+    assert percentile({30: 2, 10: 5, 20: 3}, 10, 0.5) == percentile(HISTOGRAM, 10, 0.5)
+
+
+def test_percentile_matches_locusts_rule_on_random_histograms() -> None:
+    rng = random.Random(2024)
+    for _ in range(200):
+        buckets = rng.sample([*range(1, 100), *range(100, 1000, 10), *range(1000, 10_000, 100)], rng.randint(1, 30))
+        histogram = {b: rng.randint(1, 50) for b in buckets}
+        total = sum(histogram.values())
+        for fraction in (0.5, 0.9, 0.95, 0.99, 0.999):
+            assert percentile(histogram, total, fraction) == locust_percentile(histogram, total, fraction)
+
+
+# --- Latency.from_entries --------------------------------------------------------------------------------------------
+
+
+def entry(
+    name: str,
+    times: Mapping[int, int],
+    *,
+    failures: int = 0,
+    min_ms: float | None = None,
+    max_ms: float | None = None,
+    total_ms: float | None = None,
+) -> dict[str, Any]:
+    """A Locust ``--json-file`` stats entry: response_times keys are strings once written as JSON."""
+    count = sum(times.values())
+    return {
+        "name": name,
+        "method": "GET",
+        "num_requests": count,
+        "num_failures": failures,
+        "total_response_time": total_ms if total_ms is not None else float(sum(k * v for k, v in times.items())),
+        "min_response_time": min_ms if min_ms is not None else (float(min(times)) if times else None),
+        "max_response_time": max_ms if max_ms is not None else (float(max(times)) if times else 0.0),
+        "response_times": {str(k): v for k, v in times.items()},
+    }
+
+
+PAGE = entry("page", {90: 1, 100: 2, 120: 1}, failures=1, min_ms=90.4, max_ms=120.3, total_ms=400.0)
+SHORT = entry("short", {8: 2, 10: 3, 13: 1}, min_ms=8.2, max_ms=12.6, total_ms=60.0)
+
+
+def test_from_entries_merges_counts_and_extremes() -> None:
+    latency = Latency.from_entries([PAGE, SHORT])
+    assert latency.requests == 10
+    assert latency.failures == 1
+    assert latency.min_ms == 8.2
+    assert latency.max_ms == 120.3
+    assert latency.mean_ms == pytest.approx(46.0)
+
+
+def test_from_entries_takes_percentiles_over_the_merged_histogram() -> None:
+    latency = Latency.from_entries([PAGE, SHORT])
+    # Merged: 8x2 10x3 13x1 90x1 100x2 120x1. Median: at most 5 below -> 13; p90..p99: at most 9 below -> 120.
+    assert latency.p50_ms == 13.0
+    assert latency.p90_ms == 120.0
+    assert latency.p95_ms == 120.0
+    assert latency.p99_ms == 120.0
+
+
+def test_from_entries_reads_json_round_tripped_entries() -> None:
+    entries = json.loads(json.dumps([PAGE, SHORT]))
+    assert Latency.from_entries(entries) == Latency.from_entries([PAGE, SHORT])
+
+
+def test_from_entries_clamps_a_percentile_above_the_exact_maximum() -> None:
+    # 159.2 ms is counted in Locust's 160 ms bucket; no percentile may exceed the real maximum.
+    latency = Latency.from_entries([entry("page", {160: 1}, min_ms=159.2, max_ms=159.2, total_ms=159.2)])
+    assert latency.p50_ms == 159.2
+    assert latency.p99_ms == 159.2
+
+
+def test_from_entries_clamps_a_percentile_below_the_exact_minimum() -> None:
+    latency = Latency.from_entries([entry("page", {10: 1}, min_ms=10.4, max_ms=10.4, total_ms=10.4)])
+    assert latency.p50_ms == 10.4
+
+
+def test_from_entries_percentiles_stay_within_min_and_max() -> None:
+    latency = Latency.from_entries([PAGE, SHORT])
+    for value in (latency.p50_ms, latency.p90_ms, latency.p95_ms, latency.p99_ms):
+        assert latency.min_ms <= value <= latency.max_ms
+
+
+def test_from_entries_without_requests_has_no_figures() -> None:
+    latency = Latency.from_entries([entry("page", {})])
+    assert latency.requests == 0
+    assert math.isnan(latency.p50_ms)
+    assert math.isnan(latency.mean_ms)
+    assert Latency.from_entries([]).requests == 0
+
+
+def test_from_entries_ignores_an_entry_without_requests() -> None:
+    with_empty = Latency.from_entries([PAGE, entry("short", {})])
+    assert with_empty == Latency.from_entries([PAGE])
+
+
+# --- step_figures ----------------------------------------------------------------------------------------------------
+
+WINDOW_START = 1_000.0
+WINDOW_END = 1_010.0
+
+# (start epoch s, response ms, endpoint, ok): completion = start + ms / 1000
+RAW_ROWS = [
+    (995.0, 100.0, "page", 1),  # completed during the warm-up: 995.1
+    (999.95, 100.0, "page", 1),  # started in the warm-up, completed in the window: 1000.05
+    (1001.0, 50.0, "short", 1),  # in the window
+    (1005.0, 200.0, "page", 0),  # in the window, failed
+    (1009.0, 500.0, "page", 1),  # in the window: 1009.5
+    (1009.8, 400.0, "page", 1),  # drained: 1010.2
+    (1009.9, 3000.0, "short", 1),  # drained: 1012.9
+]
+
+UNFINISHED = [
+    {"start_epoch_s": 1008.0, "endpoint": "page", "age_ms": 12_000.0},  # sent in the window, never answered
+    {"start_epoch_s": 1004.0, "endpoint": "short", "age_ms": 16_000.0},  # likewise
+    {"start_epoch_s": 1010.5, "endpoint": "short", "age_ms": 9_500.0},  # sent after the window closed
+]
+
+
+def write_step(
+    folder: Path,
+    *,
+    rows: list[tuple[float, float, str, int]] = RAW_ROWS,
+    unfinished: list[dict[str, Any]] = UNFINISHED,
+    entries: list[dict[str, Any]] | None = None,
+) -> tuple[Path, Path, Path]:
+    json_path, raw_path, meta_path = folder / "locust.json", folder / "requests.csv", folder / "window.json"
+    if entries is None:
+        # The six requests completed after the warm-up, as Locust's stats (reset at the window's start) count them.
+        entries = [
+            entry("page", {100: 1, 200: 1, 500: 1, 400: 1}, failures=1),
+            entry("short", {50: 1, 3000: 1}),
+        ]
+    json_path.write_text(json.dumps(entries, indent=4), encoding="utf-8")
+    lines = ["start_epoch_s,response_ms,endpoint,ok,error"]
+    lines += [f"{s:.6f},{ms:.3f},{name},{ok},{'' if ok else 'HTTPError: 500'}" for s, ms, name, ok in rows]
+    raw_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    meta = {
+        "test_start": WINDOW_START - 5,
+        "window_start": WINDOW_START,
+        "window_end": WINDOW_END,
+        "client_cpu_pct": 42.5,
+        "unfinished": unfinished,
+    }
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    return json_path, raw_path, meta_path
+
+
+def test_step_window_is_its_measured_length(tmp_path: Path) -> None:
+    assert step_figures(*write_step(tmp_path)).window_s == pytest.approx(10.0)
+
+
+def test_step_throughput_counts_only_completions_inside_the_window(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.completed_in_window == 4
+    assert figures.rps == pytest.approx(0.4)
+
+
+def test_step_counts_failures_inside_the_window(tmp_path: Path) -> None:
+    assert step_figures(*write_step(tmp_path)).failed_in_window == 1
+
+
+def test_step_counts_completions_after_the_window_as_drained(tmp_path: Path) -> None:
+    assert step_figures(*write_step(tmp_path)).drained == 2
+
+
+def test_step_unfinished_counts_only_requests_sent_before_the_window_closed(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.unfinished == 2
+    assert figures.unfinished_oldest_ms == 16_000.0
+    assert figures.stopped_after_window == 1
+
+
+def test_step_without_unfinished_requests(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path, unfinished=[]))
+    assert figures.unfinished == 0
+    assert figures.unfinished_oldest_ms == 0.0
+    assert figures.stopped_after_window == 0
+
+
+def test_step_latency_comes_from_locusts_json(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.latency.requests == 6
+    assert figures.latency.failures == 1
+    assert set(figures.endpoints) == {"page", "short"}
+    assert figures.endpoints["short"].requests == 2
+    assert figures.client_cpu_pct == 42.5
+
+
+def test_step_agreeing_json_and_raw_log_leave_no_note(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.raw_vs_json_gap == 0
+    assert figures.notes == []
+
+
+def test_step_notes_a_large_gap_between_json_and_raw_log(tmp_path: Path) -> None:
+    entries = [entry("page", {100: 50})]
+    figures = step_figures(*write_step(tmp_path, entries=entries))
+    assert figures.raw_vs_json_gap == 50 - 6
+    assert len(figures.notes) == 1
+    assert "50" in figures.notes[0]
+
+
+def test_step_figures_serialise_to_plain_data(tmp_path: Path) -> None:
+    data = step_figures(*write_step(tmp_path)).to_dict()
+    assert data["latency"]["requests"] == 6
+    assert data["endpoints"]["page"]["requests"] == 4
+    json.dumps(data)
+
+
+@pytest.mark.parametrize("missing", ["locust.json", "requests.csv", "window.json"])
+def test_a_missing_output_file_is_named(tmp_path: Path, missing: str) -> None:
+    paths = write_step(tmp_path)
+    (tmp_path / missing).unlink()
+    with pytest.raises(OutputError, match=re.escape(missing)):
+        step_figures(*paths)
+
+
+@pytest.mark.parametrize("corrupt", ["locust.json", "window.json"])
+def test_a_corrupt_json_file_is_named(tmp_path: Path, corrupt: str) -> None:
+    paths = write_step(tmp_path)
+    (tmp_path / corrupt).write_text('{"truncated": ', encoding="utf-8")
+    with pytest.raises(OutputError, match=re.escape(corrupt)):
+        step_figures(*paths)
+
+
+def test_locust_json_that_is_not_a_list_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path)
+    (tmp_path / "locust.json").write_text('{"name": "page"}', encoding="utf-8")
+    with pytest.raises(OutputError, match=r"locust\.json"):
+        step_figures(*paths)
+
+
+def test_a_window_that_never_opened_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path)
+    (tmp_path / "window.json").write_text(json.dumps({"test_start": 1.0, "unfinished": []}), encoding="utf-8")
+    with pytest.raises(OutputError, match=r"window\.json"):
+        step_figures(*paths)
+
+
+def test_a_raw_log_with_a_non_number_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path)
+    with (tmp_path / "requests.csv").open("a", encoding="utf-8") as handle:
+        handle.write("1001.0,fast,page,1,\n")
+    with pytest.raises(OutputError, match=r"requests\.csv"):
+        step_figures(*paths)
+
+
+def test_a_raw_log_without_its_columns_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path)
+    (tmp_path / "requests.csv").write_text("when,how_long\n1001.0,5.0\n", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"requests\.csv"):
+        step_figures(*paths)
+
+
+def test_a_raw_log_with_a_truncated_row_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path)
+    with (tmp_path / "requests.csv").open("a", encoding="utf-8") as handle:
+        handle.write("1001.0\n")
+    with pytest.raises(OutputError, match=r"requests\.csv"):
+        step_figures(*paths)
+
+
+def test_a_locust_entry_without_its_fields_is_named(tmp_path: Path) -> None:
+    paths = write_step(tmp_path, entries=[{"name": "page", "method": "GET"}])
+    with pytest.raises(OutputError, match=r"locust\.json"):
+        step_figures(*paths)
