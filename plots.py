@@ -100,20 +100,15 @@ def _short_ms(value: float) -> str:
 def _legend(fig: Any, run: dict[str, Any]) -> None:
     colours = server_colours(run)
     handles: list[Any] = [
-        Patch(facecolor=colours[s["name"]], edgecolor="black", label=f"{s['name']} ({_slots(s)})")
+        Patch(
+            facecolor=colours[s["name"]], edgecolor="black", label=f"{s['name']} ({report.slots_text(s, short=True)})"
+        )
         for s in run["config"]["servers"]
     ]
     handles.append(Patch(facecolor="white", edgecolor="black", label="bar: median   whisker: p95"))
     if any(s.get("saturated") == "client" for s in run["steps"]):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="client-limited step"))
     fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
-
-
-def _slots(server: dict[str, Any]) -> str:
-    workers = int(server.get("workers", 1))
-    if server["server"] == "gunicorn":
-        return f"gunicorn, {workers} sync worker{'s' if workers != 1 else ''}"
-    return f"uvicorn, {workers} event loop{'s' if workers != 1 else ''}"
 
 
 def response_time_chart(run: dict[str, Any], path: Path) -> Path:
@@ -143,7 +138,7 @@ def throughput_chart(run: dict[str, Any], path: Path) -> Path:
             xs.append(n)
             ys.append(float(step["figures"]["rps"]))
             limited.append(step.get("saturated") == "client")
-        ax.plot(xs, ys, marker="o", color=colours[name], label=f"{name} ({_slots(server)})")
+        ax.plot(xs, ys, marker="o", color=colours[name], label=f"{name} ({report.slots_text(server, short=True)})")
         for x, y, flag in zip(xs, ys, limited, strict=True):
             ax.annotate(f"{y:.0f}", (x, y), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
             if flag:

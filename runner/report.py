@@ -7,7 +7,7 @@ not come out ahead, the text says so, and a step that the client rather than the
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 CLIENT_LIMIT_NOTE = (
     "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
@@ -40,11 +40,15 @@ def _steps(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
     return {(s["server"], int(s["users"])): s for s in run["steps"]}
 
 
-def slots_text(server: dict[str, Any]) -> str:
+def slots_text(server: dict[str, Any], short: bool = False) -> str:
+    """How many requests a configuration can work on at once: the number every comparison must state."""
     workers = int(server["workers"])
+    plural = "s" if workers != 1 else ""
     if server["server"] == "gunicorn":
-        return f"gunicorn, {workers} sync worker(s): at most {workers} request(s) at once"
-    return f"uvicorn, {workers} event loop(s), `async def` endpoints: no per-request slot limit"
+        head = f"gunicorn, {workers} sync worker{plural}"
+        return head if short else f"{head}: at most {workers} request{plural} at once"
+    head = f"uvicorn, {workers} event loop{plural}"
+    return head if short else f"{head}, `async def` endpoints: no per-request slot limit"
 
 
 def page_service_ms(config: dict[str, Any]) -> tuple[float, float]:
@@ -116,6 +120,9 @@ def reading(run: dict[str, Any]) -> list[str]:
             f"median was {_fmt_ms(lat(s_high, 'p50_ms'))}, {_fmt(s_growth)}x its median at {low} users "
             f"(p95: {_fmt_ms(lat(a_high, 'p95_ms'))} async, {_fmt_ms(lat(s_high, 'p95_ms'))} sync)."
         )
+        tail = burst_tail(run, a_high)
+        if tail:
+            out.append(f"**The async server's tail at {high} users:** {tail}")
         out.append(_why(run, sync, s_low, s_high, high))
         short_s, short_a = lat(s_high, "p50_ms", "short"), lat(a_high, "p50_ms", "short")
         if math.isfinite(short_s) and math.isfinite(short_a):
@@ -133,12 +140,71 @@ def reading(run: dict[str, Any]) -> list[str]:
     return out
 
 
+def mix_service_ms(run: dict[str, Any], step: dict[str, Any]) -> float | None:
+    """Mean time a request holds a sync worker when nothing queues: each endpoint's mean at low load, weighted by
+    the configured mix. A low level has few requests, so its overall mean would follow the luck of the draw."""
+    load = run["config"]["load"]
+    weights = {"page": load["page_weight"], "short": load["short_weight"]}
+    endpoints = step["figures"]["endpoints"]
+    total = sum(weights.values())
+    if total > 0 and all(weights[e] == 0 or _number(endpoints.get(e, {}).get("mean_ms")) for e in weights):
+        return float(sum(weights[e] * float(endpoints[e]["mean_ms"]) for e in weights if weights[e]) / total)
+    mean = step["figures"]["latency"].get("mean_ms")
+    return float(mean) if _number(mean) else None
+
+
+def _lowest_ok_step(run: dict[str, Any], server: str) -> dict[str, Any] | None:
+    measured = [s for s in run["steps"] if s["server"] == server and _ok(s)]
+    return min(measured, key=lambda s: int(s["users"])) if measured else None
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
+    """Explain a step whose slowest requests were sent during the warm-up: the tail of the initial burst.
+
+    What bounds how fast a burst clears differs by kind: a sync server serves it at most ``workers`` at a time,
+    each holding a worker for the request's whole time; an event loop serves it as fast as its CPU allows."""
+    figures = step.get("figures") or {}
+    count = figures.get("from_warmup") or 0
+    slowest = figures.get("from_warmup_max_ms") or 0.0
+    p99 = (figures.get("latency") or {}).get("p99_ms")
+    if not count or not _number(p99) or slowest < p99:
+        return None
+    text = (
+        f"{count} request(s) sent during the warm-up finished inside the window, the slowest after "
+        f"{_fmt_ms(slowest)}: they are the tail of the initial burst (every user sends its first request at the "
+        f"same moment) and they set this step's p99 and max"
+    )
+    users = int(step["users"])
+    if step.get("kind") == "sync":
+        lowest = _lowest_ok_step(run, step["server"])
+        service = mix_service_ms(run, lowest) if lowest else None
+        workers = int(step.get("workers") or 1)
+        if service:
+            text += (
+                f". {workers} worker(s) holding each request about {service:.0f} ms need about "
+                f"{users * service / 1000 / workers:.1f} s to serve {users} requests that arrive together"
+            )
+        return text + "."
+    cpu, rps = step.get("server_cpu_pct"), figures.get("rps")
+    if _number(cpu) and _number(rps):
+        per_request = float(cpu) / 100 / float(rps)
+        text += (
+            f". At about {per_request * 1000:.1f} ms of server CPU per request, one core needs about "
+            f"{users * per_request:.1f} s to serve {users} requests that arrive together"
+        )
+    return text + "."
+
+
 def _why(run: dict[str, Any], sync: dict[str, Any], s_low: dict[str, Any], s_high: dict[str, Any], high: int) -> str:
     """The sync side's ceiling from the simplest queueing bound: W workers, each request holding one for S."""
     load = run["config"]["load"]
     workers = int(sync["workers"])
-    service_ms = s_low["figures"]["latency"].get("mean_ms")
-    if not isinstance(service_ms, int | float) or service_ms <= 0:
+    service_ms = mix_service_ms(run, s_low)
+    if service_ms is None:
         return ""
     think = (load["think_time_s"][0] + load["think_time_s"][1]) / 2
     ceiling = workers / (service_ms / 1000)
@@ -146,7 +212,8 @@ def _why(run: dict[str, Any], sync: dict[str, Any], s_low: dict[str, Any], s_hig
     knee = workers * (think + service_ms / 1000) / (service_ms / 1000)
     text = (
         f"**Why:** each sync worker handles one request at a time and holds it for the whole request, waits "
-        f"included: about {service_ms:.0f} ms on average when nothing queues (the mean at the lowest level). "
+        f"included: about {service_ms:.0f} ms on average when nothing queues (the page and short means at the "
+        f"lowest level, weighted by the task mix). "
         f"{workers} worker(s) can therefore finish at most {workers} / {service_ms / 1000:.3f} s ≈ "
         f"{ceiling:.0f} requests/s, whereas {high} users thinking {think:g} s on average between requests ask "
         f"for about {offered:.0f}/s. Past about {knee:.0f} users requests queue for a worker (in the listen "
@@ -359,7 +426,8 @@ def markdown(run: dict[str, Any]) -> str:
         f"- {s['server']} at {s['users']} users: {n}"
         for s in run["steps"]
         if _ok(s)
-        for n in s["figures"].get("notes", [])
+        for n in [*s["figures"].get("notes", []), burst_tail(run, s)]
+        if n
     ]
     if notes:
         lines += ["### Notes from the steps", "", *notes, ""]

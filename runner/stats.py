@@ -108,6 +108,10 @@ class StepFigures:
     endpoints: dict[str, Latency]
     completed_in_window: int
     failed_in_window: int
+    # Requests sent during the warm-up that finished after it: they are in the totals and percentiles, and after
+    # a burst they are its tail, so a report must be able to say how many there were and how slow.
+    from_warmup: int
+    from_warmup_max_ms: float
     drained: int
     unfinished: int
     unfinished_oldest_ms: float
@@ -158,9 +162,10 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     window_s = window_end - window_start
     raw = read_raw(raw_path)
 
-    in_window = [(ok) for start, ms, _, ok in raw if window_start <= start + ms / 1000.0 <= window_end]
+    in_window = [ok for start, ms, _, ok in raw if window_start <= start + ms / 1000.0 <= window_end]
     drained = sum(1 for start, ms, _, _ in raw if start + ms / 1000.0 > window_end)
     after_reset = sum(1 for start, ms, _, _ in raw if start + ms / 1000.0 >= window_start)
+    carried = [ms for start, ms, _, _ in raw if start < window_start <= start + ms / 1000.0]
 
     unfinished_rows = meta.get("unfinished", [])
     # Locust's stop races with users waking from think time: a few start a request just after the window has
@@ -186,6 +191,8 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
         endpoints=endpoints,
         completed_in_window=len(in_window),
         failed_in_window=sum(1 for ok in in_window if not ok),
+        from_warmup=len(carried),
+        from_warmup_max_ms=max(carried, default=0.0),
         drained=drained,
         unfinished=len(unfinished),
         unfinished_oldest_ms=max((float(u["age_ms"]) for u in unfinished), default=0.0),

@@ -231,7 +231,7 @@ def test_report_records_the_setup() -> None:
     assert "Test CPU" in text
     assert "abc123" in text
     assert "tiny.toml" in text
-    assert "at most 3 request(s) at once" in text
+    assert "at most 3 requests at once" in text
 
 
 # --- plots.render -----------------------------------------------------------------------------------------------------
@@ -356,3 +356,36 @@ def test_plan_cpus_with_pinning_gives_client_and_server_separate_cores() -> None
     assert len(plan.client) == 1
     assert not plan.client & plan.server
     assert plan.client | plan.server <= available
+
+
+def _with_burst_tail(run: dict[str, Any], server: str, users: int, slowest: float) -> None:
+    record = next(s for s in run["steps"] if s["server"] == server and s["users"] == users)
+    record["figures"]["from_warmup"] = 7
+    record["figures"]["from_warmup_max_ms"] = slowest
+    record["figures"]["latency"]["p99_ms"] = slowest * 0.9
+
+
+def test_report_explains_an_async_tail_from_the_initial_burst_by_cpu() -> None:
+    run = complete_run()
+    _with_burst_tail(run, ASYNC, 50, 4_000.0)
+    text = report.markdown(run)
+    assert "The async server's tail at 50 users" in text
+    assert "tail of the initial burst" in text
+    assert "ms of server CPU per request" in text
+
+
+def test_report_explains_a_sync_tail_from_the_initial_burst_by_workers() -> None:
+    run = complete_run()
+    _with_burst_tail(run, SYNC, 50, 9_000.0)
+    text = report.markdown(run)
+    note = next(line for line in text.splitlines() if line.startswith(f"- {SYNC} at 50 users"))
+    assert "3 worker(s) holding each request" in note
+    assert "server CPU" not in note
+
+
+def test_report_does_not_blame_the_burst_when_the_tail_is_elsewhere() -> None:
+    run = complete_run()
+    record = next(s for s in run["steps"] if s["server"] == ASYNC and s["users"] == 50)
+    record["figures"]["from_warmup"] = 3
+    record["figures"]["from_warmup_max_ms"] = 1.0  # far below the step's p99
+    assert "initial burst" not in report.markdown(run)

@@ -335,3 +335,15 @@ def test_a_locust_entry_without_its_fields_is_named(tmp_path: Path) -> None:
     paths = write_step(tmp_path, entries=[{"name": "page", "method": "GET"}])
     with pytest.raises(OutputError, match=r"locust\.json"):
         step_figures(*paths)
+
+
+def test_step_counts_requests_sent_during_the_warm_up_that_finished_after_it(tmp_path: Path) -> None:
+    rows = [
+        (WINDOW_START - 4.0, 5_000.0, "page", 1),  # sent in the warm-up, finished 1 s into the window
+        (WINDOW_START - 0.5, 300.0, "page", 1),  # finished in the warm-up: not counted at all
+        (WINDOW_START + 1.0, 100.0, "page", 1),  # an ordinary window request
+    ]
+    figures = step_figures(*write_step(tmp_path, rows=rows, unfinished=[]))
+    assert figures.from_warmup == 1
+    assert figures.from_warmup_max_ms == 5_000.0
+    assert figures.completed_in_window == 2
