@@ -158,8 +158,12 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
 
                 def tick(elapsed: float, label: str = label) -> None:
                     phase = _phase(elapsed, config)
-                    left = max(0.0, config.load.warmup_s + config.load.measure_s - elapsed)
-                    progress.update(overall, description=f"{label} · {phase}", left=f"~{left:.0f} s left in step")
+                    window_end = config.load.warmup_s + config.load.measure_s
+                    if elapsed < window_end:
+                        left = f"~{window_end - elapsed:.0f} s left in step"
+                    else:
+                        left = f"in-flight requests finishing, at most {config.step_seconds() - elapsed:.0f} s more"
+                    progress.update(overall, description=f"{label} · {phase}", left=left)
 
                 progress.update(overall, description=f"{label} · starting server", left="")
                 record = measure_step(config, step, run_dir, cpus, tick)
