@@ -130,7 +130,7 @@ def test_report_names_the_setup(small_run: tuple[subprocess.CompletedProcess[str
     _, results = small_run
     text = (results / "latest" / "report.md").read_text()
     assert "flask-gunicorn" in text and "fastapi-uvicorn" in text
-    assert "2 sync worker(s)" in text
+    assert "2 sync workers" in text
     assert "## Reading" in text
 
 
