@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cut -c1-12)
-SCENARIO ?= default
-PORT ?= 8000
+# User-supplied values reach recipes only as quoted environment variables ("$$SCENARIO"), never spliced into
+# the command text, so no value can become a shell command.
+export SCENARIO ?= default
+export PORT ?= 8000
+export RUN ?=
+export RESUME ?=
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: help install benchmark quick test test-fast lint plots serve-sync serve-async lock clean-venv
@@ -29,7 +33,7 @@ $(STAMP): requirements.lock
 	@touch $@
 
 benchmark: $(STAMP)
-	$(PY) -m runner $(SCENARIO)
+	$(PY) -m runner "$$SCENARIO" $${RESUME:+--resume "$$RESUME"}
 
 quick: $(STAMP)
 	$(PY) -m runner quick
@@ -46,15 +50,14 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 plots: $(STAMP)
-	@test -n "$(RUN)" || { echo "usage: make plots RUN=results/<run>"; exit 2; }
-	$(PY) plots.py $(RUN)
+	@test -n "$$RUN" || { echo "usage: make plots RUN=results/<run>"; exit 2; }
+	$(PY) plots.py "$$RUN"
 
 serve-sync: $(STAMP)
-	$(PY) -m gunicorn --config sync_app/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+	$(PY) -m runner.serve sync --port "$$PORT"
 
 serve-async: $(STAMP)
-	$(PY) -m uvicorn async_app.app:create_app --factory --host 127.0.0.1 --port $(PORT) \
-		--loop uvloop --http httptools --no-access-log --log-level warning
+	$(PY) -m runner.serve async --port "$$PORT"
 
 # Regenerate requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:

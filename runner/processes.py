@@ -102,9 +102,25 @@ def start_group(
 
 
 def stop_group(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """Ask the tree to stop (SIGTERM), wait ``grace_s``, then SIGKILL the group and any escaped descendant."""
+    """Stop the whole tree: SIGTERM, ``grace_s`` to finish, then SIGKILL to the group and any escaped descendant.
+
+    A second Ctrl-C during teardown must not abandon it half-way (that is how processes get left behind): the
+    interrupt is held, the rest of the teardown runs without waiting, and the interrupt is raised afterwards.
+    """
+    pending: KeyboardInterrupt | None = None
+    while True:
+        try:
+            _stop_group(process, grace_s if pending is None else 0.0)
+            break
+        except KeyboardInterrupt as interrupt:
+            pending = interrupt
+    if pending is not None:
+        raise pending
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
     known = tree(process.pid)
-    if process.poll() is None:
+    if process.poll() is None and grace_s > 0:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -116,8 +132,8 @@ def stop_group(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
             if proc.is_running():
                 proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace_s)
-    psutil.wait_procs([p for p in known if _alive(p)], timeout=grace_s)
+        process.wait(timeout=5.0)
+    psutil.wait_procs([p for p in known if _alive(p)], timeout=5.0)
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -23,7 +23,7 @@ from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.loadgen import LoadError, run_step
 from runner.processes import CpuPlan, TreeSampler, plan_cpus, proportional_memory_mb
-from runner.servers import ServerError, command, serve
+from runner.servers import RunningServer, ServerError, command, log_tail, serve
 from runner.stats import OutputError, step_figures
 
 CLIENT_SATURATED_PCT = 80.0
@@ -62,8 +62,7 @@ def measure_step(
 ) -> dict[str, Any]:
     """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
     cannot start (the run cannot go on without it)."""
-    folder = run_dir / "raw" / step.folder_name
-    folder.mkdir(parents=True, exist_ok=False)
+    folder = _new_step_folder(run_dir / "raw" / step.folder_name)
     record: dict[str, Any] = {
         "server": step.server.name,
         "kind": step.server.kind,
@@ -75,19 +74,20 @@ def measure_step(
         "files": os.path.relpath(folder, run_dir),
         "started": time.time(),
     }
-    with serve(step.server, config, folder / "server.log", cpus.server) as server:
+    log = folder / "server.log"
+    with serve(step.server, config, log, cpus.server) as server:
         record["command"] = command(step.server, server.port)
-        record["server_processes"] = len(server.pids())
+        started_pids = set(server.pids())
+        record["server_processes"] = len(started_pids)
         with TreeSampler(server.process.pid) as sampler:
             try:
                 files = run_step(config, server.url, step.users, folder, cpus.client, tick)
                 figures = step_figures(files.json, files.raw, files.meta)
             except (LoadError, OutputError) as error:
-                record["error"] = str(error)
+                record["error"] = _with_server_log(str(error), server, started_pids, log)
                 return record
         pss = proportional_memory_mb(server.process.pid)
-        if not server.alive():
-            record["error"] = f"the server exited during the step (code {server.process.returncode})"
+        record["error"] = _server_fault(server, started_pids, log)
     bounds = _window_bounds(files.meta)
     server_cpu, server_rss = sampler.window(*bounds) if bounds else (None, None)
     record.update(
@@ -99,6 +99,38 @@ def measure_step(
         saturated=saturation(figures.client_cpu_pct, server_cpu, len(cpus.server) or os.cpu_count() or 1),
     )
     return record
+
+
+def _new_step_folder(base: Path) -> Path:
+    """A folder no earlier attempt used: a resumed or repeated step never writes over what another one left."""
+    for attempt in range(1, 1000):
+        folder = base if attempt == 1 else base.with_name(f"{base.name}-attempt{attempt}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise store.ResultsError(f"no free folder for a new attempt at {base}")
+
+
+def _server_fault(server: RunningServer, started_pids: set[int], log: Path) -> str | None:
+    """Whether the server lost its master or a worker during the step; a gunicorn master silently replaces a dead
+    worker, and the requests that worker held fail, so that counts as a fault too."""
+    if not server.alive():
+        return f"the server exited during the step (code {server.process.returncode}).\n{_log(log)}"
+    lost = sorted(started_pids - set(server.pids()))
+    if lost:
+        return f"server process(es) {lost} died during the step and were replaced.\n{_log(log)}"
+    return None
+
+
+def _with_server_log(message: str, server: RunningServer, started_pids: set[int], log: Path) -> str:
+    fault = _server_fault(server, started_pids, log)
+    return f"{message}\n{fault}" if fault else message
+
+
+def _log(log: Path) -> str:
+    return f"Last lines of {log}:\n{log_tail(log)}"
 
 
 def _window_bounds(meta_path: Path) -> tuple[float, float] | None:

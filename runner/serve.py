@@ -1,0 +1,57 @@
+"""``python -m runner.serve {sync,async}``: run one server in the foreground, as the benchmark runs it.
+
+For pointing other tools (wrk, a browser, your own Locust file) at exactly the server the benchmark measures: the
+command line comes from :func:`runner.servers.command`, so the two can never differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from runner.config import ROOT, ScenarioError, ServerConfig, ServerType, load_config
+from runner.servers import HOST, command, port_in_use, server_env
+
+KINDS: dict[str, ServerType] = {"sync": "gunicorn", "async": "uvicorn"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=sorted(KINDS), help="sync (Flask/gunicorn) or async (FastAPI/uvicorn)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    parser.add_argument("--workers", type=int, default=None, help="workers (default: the scenario's)")
+    parser.add_argument("--scenario", default="default", help="scenario whose waits and workers to use")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        print(f"error: --port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.scenario, os.environ, {})
+    except ScenarioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    server = KINDS[args.kind]
+    spec = next((s for s in config.servers if s.server == server), ServerConfig(name=server, server=server))
+    if args.workers is not None:
+        if args.workers < 1:
+            print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+            return 2
+        spec = ServerConfig(name=spec.name, server=spec.server, workers=args.workers)
+    if port_in_use(args.port):
+        print(
+            f"error: port {args.port} on {HOST} is already in use. Stop what holds it, or choose another port, "
+            f"e.g. make serve-{args.kind} PORT={args.port + 1}",
+            file=sys.stderr,
+        )
+        return 2
+    argv_server = command(spec, args.port)
+    print(f"{spec.name}: {spec.workers} worker(s) on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    os.chdir(ROOT)
+    os.execve(argv_server[0], argv_server, server_env(config))  # noqa: S606 (an argument list, no shell)
+    return 0  # pragma: no cover - execve does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())
