@@ -17,6 +17,7 @@ export PYTHONPATH := $(CURDIR)
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
+	@echo "make benchmark RESUME=results/<run>  finish an interrupted run from its first missing step"
 	@echo "make quick                           3 user levels, about a minute"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
@@ -33,7 +34,8 @@ $(STAMP): requirements.lock
 	@touch $@
 
 benchmark: $(STAMP)
-	$(PY) -m runner "$$SCENARIO" $${RESUME:+--resume "$$RESUME"}
+	@if [ -n "$$RESUME" ]; then set -x; $(PY) -m runner --resume "$$RESUME"; \
+	else set -x; $(PY) -m runner "$$SCENARIO"; fi
 
 quick: $(STAMP)
 	$(PY) -m runner quick

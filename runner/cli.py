@@ -7,17 +7,21 @@ Exit codes: 0 all steps measured, 1 the run failed or some steps did, 2 bad inpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 from rich.markup import escape
 
-from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config
+from runner import store
+from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
+from runner.sweep import Run, resume_run, run_sweep, start_run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,8 +32,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "scenario",
         nargs="?",
-        default="default",
+        default=None,
         help="a scenario name from scenarios/ (default: default) or a path to a .toml file",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        type=Path,
+        help="finish an interrupted or incomplete run folder, from its first missing step, with its own scenario",
     )
     for override in OVERRIDES:
         p.add_argument(override.flag, dest=override.flag, metavar="VALUE", help=f"{override.help} (env {override.env})")
@@ -63,9 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     flags = {o.flag: args.get(o.flag) for o in OVERRIDES}
+    resume_doc = None
     try:
-        config = load_config(args["scenario"], os.environ, flags)
-    except ScenarioError as error:
+        if args["resume"] is not None:
+            run_dir = Path(args["resume"]).resolve()
+            resume_doc = store.load_run(run_dir)
+            if resume_doc["status"] == "complete":
+                raise ScenarioError(f"{run_dir} is complete: every step was measured, there is nothing to resume")
+            config = resume_config(resume_doc["config"], run_dir, os.environ, flags, args["scenario"])
+        else:
+            config = load_config(args["scenario"] or "default", os.environ, flags)
+    except (ScenarioError, store.ResultsError) as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     if args["dry_run"]:
@@ -74,29 +92,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Imported here so that --dry-run and bad input answer without loading matplotlib.
     import plots  # noqa: PLC0415
-    from runner.sweep import run_sweep, start_run  # noqa: PLC0415
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     console.print(describe_plan(config), soft_wrap=True, markup=False)
-    current = start_run(config)
     try:
-        run_sweep(config, current, console)
-        code = 0
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted:[/] every server and Locust process was stopped; completed steps are kept")
-        code = 130
-    except ServerError as error:
+        with contextlib.ExitStack() as held:
+            # The run's lock is taken before its run.json is touched, and kept until its report is written.
+            if resume_doc is None:
+                current = start_run(config)
+                held.enter_context(store.locked(current.dir))
+            else:
+                held.enter_context(store.locked(run_dir))
+                current = resume_run(config, run_dir, store.load_run(run_dir))
+            code = _sweep(config, current, console, err)
+            outputs = plots.render(current.dir)
+    except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        code = 1
+        return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    outputs = plots.render(current.dir)
     console.print(f"results: {current.dir}")
     for path in outputs:
         console.print(f"  {path.relative_to(current.dir)}")
-    if code == 0:
-        code = plots.exit_status(current.dir)
-    return code
+    return code if code != 0 else plots.exit_status(current.dir)
+
+
+def _sweep(config: RunConfig, current: Run, console: Console, err: Console) -> int:
+    """Run the sweep; an interruption or a server that cannot start still leaves a report of what was measured."""
+    try:
+        run_sweep(config, current, console)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted:[/] every server and Locust process was stopped; completed steps are kept")
+        err.print(f"  finish it later with: make benchmark RESUME={current.dir}", soft_wrap=True, markup=False)
+        return 130
+    except ServerError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

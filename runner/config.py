@@ -12,7 +12,7 @@ import hashlib
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -372,3 +372,47 @@ def load_config(
     data, sha = read_scenario(path)
     merged, applied = apply_overrides(data, environ or {}, flags or {})
     return build_config(merged, path, sha, tuple(applied))
+
+
+def resume_config(
+    saved: Mapping[str, Any],
+    run_dir: Path,
+    environ: Mapping[str, str],
+    flags: Mapping[str, str | None],
+    scenario: str | None = None,
+) -> RunConfig:
+    """The configuration to finish an unfinished run with: the run's own, provided nothing has changed since.
+
+    A resumed run must measure its remaining steps exactly as it measured the first ones, so a changed scenario
+    file, or an override that would change any setting, is refused rather than silently mixed in.
+    """
+    config = config_from_dict(saved)
+    path = Path(config.source)
+    if scenario is not None and resolve_scenario(scenario).resolve() != path.resolve():
+        raise ScenarioError(
+            f"{run_dir} was started from {path}, not {scenario}; a run is resumed with its own scenario only"
+        )
+    if not path.is_file():
+        raise ScenarioError(f"{run_dir} was started from {path}, which no longer exists; it cannot be resumed")
+    data, sha = read_scenario(path)
+    if sha != config.source_sha256:
+        raise ScenarioError(
+            f"{path} has changed since {run_dir.name} started (sha256 {config.source_sha256[:12]}… then, "
+            f"{sha[:12]}… now); its remaining steps would measure something else. Start a new run instead."
+        )
+    merged, _ = apply_overrides(data, environ, flags)
+    current = build_config(merged, path, sha)
+    changed = [
+        name for name in ("load", "workload", "database", "servers") if asdict(current)[name] != asdict(config)[name]
+    ]
+    changed += [
+        f"run.{key}"
+        for key, value in asdict(current.run).items()
+        if key != "results_dir" and value != asdict(config.run)[key]
+    ]
+    if changed:
+        raise ScenarioError(
+            f"resuming {run_dir.name} with different settings ({', '.join(changed)}) would mix two experiments; "
+            "drop the overrides, or start a new run"
+        )
+    return replace(config, run=replace(config.run, results_dir=str(run_dir.parent)))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -113,6 +114,20 @@ def point_latest(results_root: Path, run_dir: Path) -> None:
         tmp.unlink()
         raise ResultsError(f"{link} exists and is not a symbolic link; not replacing it")
     os.replace(tmp, link)
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run's lock while writing it: two processes resuming one run would interleave their steps."""
+    with (run_dir / ".lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsError(f"{run_dir} is being written by another benchmark process; wait for it to end") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def new_run_document(config: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:

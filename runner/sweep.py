@@ -172,7 +172,11 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
         # The harness itself (sampling, bookkeeping) stays off the server's cores too.
         os.sched_setaffinity(0, cpus.client)
     steps = plan_steps(config)
-    console.print(f"[bold]{escape(config.name)}[/]: {len(steps)} steps into {escape(str(run_dir))}")
+    done = {(r["server"], int(r["users"])) for r in run["steps"] if r.get("status") == "ok"}
+    todo = [s for s in steps if (s.server.name, s.users) not in done]
+    console.print(f"[bold]{escape(config.name)}[/]: {len(todo)} steps into {escape(str(run_dir))}")
+    if done:
+        console.print(f"  resuming: {len(done)} step(s) already measured are kept")
     console.print(f"  {escape(cpus.note)}")
     try:
         with Progress(
@@ -184,8 +188,8 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
             console=console,
             transient=True,
         ) as progress:
-            overall = progress.add_task("run", total=len(steps), left="")
-            for index, step in enumerate(steps):
+            overall = progress.add_task("run", total=len(todo), left="")
+            for index, step in enumerate(todo):
                 label = f"{step.server.name} · {step.users} users"
 
                 def tick(elapsed: float, label: str = label) -> None:
@@ -199,10 +203,11 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
 
                 progress.update(overall, description=f"{label} · starting server", left="")
                 record = measure_step(config, step, run_dir, cpus, tick)
+                _retire_failed_attempts(run, step)
                 run["steps"].append(record)
                 _save(run_dir, run)
                 progress.advance(overall)
-                console.print(_step_line(index + 1, len(steps), record))
+                console.print(_step_line(index + 1, len(todo), record))
         run["status"] = "complete" if all(s["status"] == "ok" for s in run["steps"]) else "incomplete"
     except KeyboardInterrupt:
         run["status"] = "interrupted"
@@ -219,6 +224,27 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
             if not any(r["server"] == s.server.name and r["users"] == s.users for r in run["steps"])
         ]
         _save(run_dir, run)
+
+
+def _retire_failed_attempts(run: dict[str, Any], step: Step) -> None:
+    """A step measured again replaces its failed record in ``steps``; the failure is kept, not erased."""
+    key = (step.server.name, step.users)
+    failed = [r for r in run["steps"] if (r["server"], int(r["users"])) == key]
+    if failed:
+        run.setdefault("failed_attempts", []).extend(failed)
+        run["steps"] = [r for r in run["steps"] if (r["server"], int(r["users"])) != key]
+
+
+def resume_run(config: RunConfig, run_dir: Path, doc: dict[str, Any]) -> Run:
+    """Reopen an unfinished run: same folder, same document, a note of when and by which code it was resumed."""
+    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
+    meta = describe(cpus.note)
+    doc.setdefault("resumes", []).append({"date": meta["date"], "git": meta["git"], "cpu_pinning": cpus.note})
+    doc["status"] = "running"
+    doc["finished"] = None
+    store.write_json(run_dir / store.RUN_FILE, doc)
+    store.point_latest(run_dir.parent, run_dir)
+    return Run(run_dir, doc, cpus)
 
 
 def _phase(elapsed: float, config: RunConfig) -> str:

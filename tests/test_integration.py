@@ -220,44 +220,42 @@ def test_port_in_use_is_named(tmp_path: Path, write_scenario: Callable[..., Path
             pass
 
 
+def _interrupt_mid_run(scenario: Path, results: Path, signum: int) -> subprocess.CompletedProcess[str]:
+    """Start a sweep, let two steps complete, send ``signum`` inside the third, and wait for the exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    command = [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(results)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run_file = results / "latest" / "run.json"
+            try:
+                if len(json.loads(run_file.read_text())["steps"]) >= 2:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never completed two steps")
+        time.sleep(2.5)  # inside the next step: its server and Locust are running
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 def test_interrupt_stops_every_process_and_keeps_completed_steps(tmp_path: Path) -> None:
     """Ctrl-C in the middle of a step: nothing left running, finished steps on disk, the run marked interrupted."""
     scenario = tmp_path / "long.toml"
     scenario.write_text(small_scenario(name="long", users="[2, 4, 6]", warmup=1, measure=2), encoding="utf-8")
     results = tmp_path / "results"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
-    env["PYTHONPATH"] = str(ROOT)
     before = {p.pid for p in _bench_processes()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(results)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # Wait until at least one step is complete and the next has begun, then interrupt.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            run_file = results / "latest" / "run.json"
-            if run_file.exists():
-                try:
-                    steps = json.loads(run_file.read_text())["steps"]
-                except ValueError:
-                    steps = []
-                if len(steps) >= 2:
-                    break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the sweep never completed two steps")
-        time.sleep(2.5)  # inside the next step: its server and Locust are running
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, err
+    done = _interrupt_mid_run(scenario, results, signal.SIGINT)
+    assert done.returncode == 130, done.stderr
+    assert "RESUME=" in done.stderr
     time.sleep(0.5)
     left = [p for p in _bench_processes() if p.pid not in before]
     assert not left, f"processes left behind: {[p.info['cmdline'] for p in left]}"
@@ -266,4 +264,34 @@ def test_interrupt_stops_every_process_and_keeps_completed_steps(tmp_path: Path)
     assert len(run["steps"]) >= 2
     assert all(s["status"] == "ok" for s in run["steps"])
     assert run["missing_steps"]
-    assert (results / "latest" / "report.md").read_text().count("interrupted") >= 1
+    report_text = (results / "latest" / "report.md").read_text()
+    assert "interrupted" in report_text and "Missing steps" in report_text
+
+
+def test_sigterm_then_resume_finishes_the_run_without_touching_measured_steps(tmp_path: Path) -> None:
+    scenario = tmp_path / "resumable.toml"
+    scenario.write_text(small_scenario(name="resumable", users="[2, 4]", warmup=1, measure=2), encoding="utf-8")
+    results = tmp_path / "results"
+    before = {p.pid for p in _bench_processes()}
+    done = _interrupt_mid_run(scenario, results, signal.SIGTERM)
+    assert done.returncode == 130, done.stderr
+    assert not [p for p in _bench_processes() if p.pid not in before]
+    run_dir = (results / "latest").resolve()
+    first = store.load_run(run_dir)
+    kept = {(s["server"], s["users"]): s for s in first["steps"]}
+    assert len(kept) == 2
+
+    resumed = _run(["--resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    run = store.load_run(run_dir)
+    assert run["status"] == "complete"
+    assert sorted((s["server"], s["users"]) for s in run["steps"]) == sorted(
+        (name, n) for name in ("flask-gunicorn", "fastapi-uvicorn") for n in (2, 4)
+    )
+    for step in run["steps"]:  # the steps measured before the interruption are exactly as they were
+        if (step["server"], step["users"]) in kept:
+            assert step == kept[(step["server"], step["users"])]
+    assert len(run["resumes"]) == 1
+    # The step that was cut off left a folder; its new attempt got a folder of its own.
+    third = run["steps"][2]["files"]
+    assert third.endswith("-attempt2"), third
