@@ -198,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except store.ResultsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (KeyError, TypeError, ValueError) as error:
+        # load_run checks the structure charts and report rely on; anything it misses is still named, not dumped.
+        print(f"error: {args.run}/run.json has a damaged figure ({error!r}); it cannot be drawn", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     return 0

@@ -26,6 +26,9 @@ from typing import Any
 
 import gevent
 import psutil
+
+# Locust puts this file's folder on sys.path, so its neighbour imports by plain name.
+from hosts import is_loopback
 from locust import FastHttpUser, events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
@@ -45,6 +48,11 @@ def _add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--request-timeout", type=float, default=30.0, help="connect and network timeout (s)")
     group.add_argument("--raw-file", default="", help="write one CSV row per request here")
     group.add_argument("--meta-file", default="", help="write the window's timestamps and client CPU here")
+    group.add_argument(
+        "--allow-remote-host",
+        action="store_true",
+        help="allow a --host that is not on this machine (127.0.0.0/8, ::1, localhost); off by default",
+    )
 
 
 class _Recorder:
@@ -184,6 +192,11 @@ def _configure_user(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    if not is_loopback(environment.host or "") and not options.allow_remote_host:
+        raise SystemExit(
+            f"refusing to send load to {environment.host!r}: not an address on this machine. Load tests target "
+            "127.0.0.1 by default; pass --allow-remote-host if you really mean to load another host."
+        )
     if options.think_min < 0 or options.think_max < options.think_min:
         raise SystemExit(f"bad think time: --think-min {options.think_min} --think-max {options.think_max}")
     if options.page_weight < 0 or options.short_weight < 0 or options.page_weight + options.short_weight == 0:

@@ -167,7 +167,46 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     for key in ("metadata", "config", "steps", "status"):
         if key not in data:
             raise ResultsError(f"{path} is missing its '{key}' section")
+    _check_shape(data, path)
     return data
+
+
+def _check_shape(data: Mapping[str, Any], path: Path) -> None:
+    """Enough structure for charts and report to be drawn: a damaged file is named here, not in a traceback."""
+    config = data["config"]
+    try:
+        users = config["load"]["users"]
+        servers = [(s["name"], s["server"], int(s["workers"])) for s in config["servers"]]
+        ok = isinstance(users, list) and all(isinstance(n, int) for n in users) and bool(servers)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ResultsError(f"{path}: its 'config' section is damaged (load.users or servers unreadable)")
+    if not isinstance(data["steps"], list):
+        raise ResultsError(f"{path}: 'steps' is not a list")
+    for index, step in enumerate(data["steps"]):
+        problem = _step_problem(step)
+        if problem:
+            raise ResultsError(f"{path}: steps[{index}] is damaged: {problem}")
+
+
+def _step_problem(step: Any) -> str | None:  # noqa: PLR0911 (one check per field)
+    if not isinstance(step, dict):
+        return "not an object"
+    for key in ("server", "kind", "users", "status", "workers"):
+        if key not in step:
+            return f"no '{key}'"
+    if step["status"] != "ok":
+        return None
+    figures = step.get("figures")
+    if not isinstance(figures, dict):
+        return "a measured step without figures"
+    for key in ("latency", "endpoints", "rps"):
+        if key not in figures:
+            return f"figures has no '{key}'"
+    if not isinstance(figures["latency"], dict) or not isinstance(figures["endpoints"], dict):
+        return "latency or endpoints is not an object"
+    return None
 
 
 def summary_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
