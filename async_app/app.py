@@ -24,6 +24,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Settings not passed in are read from the environment once, here, and never again."""
     app = FastAPI(title="bench async app", docs_url=None, redoc_url=None, openapi_url=None)
+    # Routes answer HEAD as well as GET, as Flask's do on its own: both apps must answer every request alike.
     db = SimulatedDatabase(database or DatabaseConfig.from_env())
     defaults = workload or WorkloadConfig.from_env()
     app.state.database = db
@@ -32,17 +33,17 @@ def create_app(
     def respond(body: dict[str, Any], timing: Timing) -> JSONResponse:
         return JSONResponse(body, headers={"Server-Timing": timing.header()})
 
-    @app.get("/page")
+    @app.api_route("/page", methods=["GET", "HEAD"])
     async def page(request: Request) -> JSONResponse:
         plan = wl.parse_page(request.query_params.multi_items(), defaults)
         return respond(*await wl.run_page_async(db, plan))
 
-    @app.get("/short")
+    @app.api_route("/short", methods=["GET", "HEAD"])
     async def short(request: Request) -> JSONResponse:
         plan = wl.parse_short(request.query_params.multi_items(), defaults)
         return respond(*await wl.run_short_async(db, plan))
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health(request: Request) -> JSONResponse:
         wl.parse_none(request.query_params.multi_items())
         return JSONResponse({"status": "ok", "app": "fastapi", "pid": os.getpid()})
@@ -53,7 +54,7 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        body = wl.http_error_body(error.status_code, request.method, request.url.path)
+        body = wl.http_error_body(error.status_code, request.method)
         return JSONResponse(body, status_code=error.status_code)
 
     @app.exception_handler(RequestValidationError)

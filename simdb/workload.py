@@ -91,12 +91,19 @@ class ParamError(ValueError):
         return {"error": "invalid_parameter", "parameter": self.parameter, "detail": self.detail}
 
 
-def http_error_body(status: int, method: str, path: str) -> dict[str, str]:
-    """The JSON both apps return for errors that are not about a parameter (unknown path, wrong method)."""
+ENDPOINTS = ("/page", "/short", "/health")
+
+
+def http_error_body(status: int, method: str) -> dict[str, str]:
+    """The JSON both apps return for errors that are not about a parameter (unknown path, wrong method).
+
+    The request's path is not echoed: frameworks decode odd paths differently, and an error should not reflect
+    what a client sent; listing what does exist is more useful anyway.
+    """
     if status == 404:
-        return {"error": "not_found", "detail": f"no endpoint at {path[:100]}"}
+        return {"error": "not_found", "detail": f"no such endpoint; the endpoints are {', '.join(ENDPOINTS)}"}
     if status == 405:
-        return {"error": "method_not_allowed", "detail": f"{method[:20]} is not allowed on {path[:100]}"}
+        return {"error": "method_not_allowed", "detail": f"{method[:20]} is not allowed here; use GET"}
     return {"error": "http_error", "detail": f"HTTP {status}"}
 
 
@@ -124,13 +131,22 @@ SHORT_PARAMS: dict[str, tuple[float, bool]] = {"query_ms": (MAX_QUERY_MS, False)
 
 
 def _parse(items: Iterable[tuple[str, str]], allowed: Mapping[str, tuple[float, bool]]) -> dict[str, float]:
+    """Check unknown names, then repeats, then values, each in name order.
+
+    The order is fixed so that a query with several problems gets the same answer from both apps: Werkzeug
+    lists repeated parameters grouped by name, Starlette in the order they were sent.
+    """
+    pairs = list(items)
+    names = [key for key, _ in pairs]
+    unknown = sorted({key for key in names if key not in allowed})
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise ParamError(unknown[0], f"unknown parameter (known: {known})")
+    repeated = sorted({key for key in names if names.count(key) > 1})
+    if repeated:
+        raise ParamError(repeated[0], "given more than once")
     values: dict[str, float] = {}
-    for key, raw in items:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed)) or "none"
-            raise ParamError(key, f"unknown parameter (known: {known})")
-        if key in values:
-            raise ParamError(key, "given more than once")
+    for key, raw in sorted(pairs):
         upper, integer = allowed[key]
         kind = "a whole number" if integer else "a number"
         problem = ParamError(key, f"must be {kind} between 0 and {upper:g}, got {raw[:40]!r}")

@@ -53,6 +53,6 @@ def create_app(
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         code = error.code or 500
-        return jsonify(wl.http_error_body(code, request.method, request.path)), code
+        return jsonify(wl.http_error_body(code, request.method)), code
 
     return app

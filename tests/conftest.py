@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.scenarios import small_scenario
+from tests.ways import Get, ways_in
 
 
 @pytest.fixture
@@ -20,3 +21,9 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
+    """Flask and FastAPI through their test clients and through real gunicorn and uvicorn, started once."""
+    yield from ways_in(tmp_path_factory)

@@ -8,86 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from async_app.app import create_app as create_async_app
-from runner.config import load_config
-from runner.servers import serve
-from simdb import MAX_QUERY_MS, MAX_ROWS, MAX_WORK_MS, DatabaseConfig, WorkloadConfig
-from sync_app.app import create_app as create_sync_app
-from tests.scenarios import small_scenario
-
-WORKLOAD = WorkloadConfig(user_lookup_ms=10, app_work_ms=1, listing_ms=30, listing_rows=5, short_query_ms=5)
-DATABASE = DatabaseConfig(jitter=0.0)
-
-# (status, parsed JSON body, headers)
-Answer = tuple[int, Any, dict[str, str]]
-Get = Callable[[str, str], Answer]
-WAYS = ("flask-client", "fastapi-client", "gunicorn", "uvicorn")
-
-
-def _flask_get() -> Get:
-    client = create_sync_app(DATABASE, WORKLOAD).test_client()
-
-    def get(path: str, method: str = "GET") -> Answer:
-        response = client.open(path, method=method)
-        return response.status_code, response.get_json(silent=True), {k.lower(): v for k, v in response.headers}
-
-    return get
-
-
-def _fastapi_get(stack: ExitStack) -> Get:
-    client = stack.enter_context(TestClient(create_async_app(DATABASE, WORKLOAD)))
-
-    def get(path: str, method: str = "GET") -> Answer:
-        response = client.request(method, path)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        return response.status_code, body, {k.lower(): v for k, v in response.headers.items()}
-
-    return get
-
-
-def _http_get(base: str) -> Get:
-    def get(path: str, method: str = "GET") -> Answer:
-        request = urllib.request.Request(base + path, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                status, raw, headers = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as error:
-            status, raw, headers = error.code, error.read(), error.headers
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        return status, body, {k.lower(): v for k, v in headers.items()}
-
-    return get
-
-
-@pytest.fixture(scope="module")
-def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
-    """All four ways in, the real servers started once for the module with the same settings as the clients."""
-    folder = tmp_path_factory.mktemp("contract")
-    scenario = folder / "contract.toml"
-    scenario.write_text(small_scenario(name="contract", users="[1]"), encoding="utf-8")
-    config = load_config(str(scenario))
-    specs = {s.server: s for s in config.servers}
-    with ExitStack() as stack:
-        result = {"flask-client": _flask_get(), "fastapi-client": _fastapi_get(stack)}
-        for name in ("gunicorn", "uvicorn"):
-            server = stack.enter_context(serve(specs[name], config, folder / f"{name}.log", frozenset()))
-            result[name] = _http_get(server.url)
-        yield result
+from simdb import MAX_QUERY_MS, MAX_ROWS, MAX_WORK_MS
+from tests.ways import WAYS, WORKLOAD, Get
 
 
 def _timing(headers: dict[str, str]) -> dict[str, float]:

@@ -19,7 +19,8 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def valid_run() -> dict[str, Any]:
-    return store.new_run_document({"name": "t"}, {"cpu_count": 2})
+    config = {"name": "t", "load": {"users": [5]}, "servers": [{"name": "s", "server": "uvicorn", "workers": 1}]}
+    return store.new_run_document(config, {"cpu_count": 2})
 
 
 def write_run(run_dir: Path, data: Any) -> Path:
@@ -103,7 +104,9 @@ def test_load_run_reads_a_run_folder_and_its_file(tmp_path: Path) -> None:
 
 def test_load_run_reads_what_write_json_wrote(tmp_path: Path) -> None:
     run = valid_run()
-    run["steps"].append({"server": "s", "figures": {"p50_ms": math.nan}})
+    run["steps"].append(
+        {"server": "s", "kind": "async", "users": 5, "workers": 1, "status": "failed", "figures": {"p50_ms": math.nan}}
+    )
     store.write_json(tmp_path / store.RUN_FILE, run)
     assert store.load_run(tmp_path)["steps"][0]["figures"]["p50_ms"] is None
 
