@@ -25,7 +25,7 @@ from runner import report, store
 
 SYNC_COLOURS = ("#d95f02", "#e6ab02", "#a6761d", "#e7298a")
 ASYNC_COLOURS = ("#1b9e77", "#7570b3", "#66a61e", "#386cb0")
-PERCENTILE_NOTE = "Percentiles are Locust's histogram buckets (1 ms below 100 ms, 10 ms to 1 s, 100 ms to 10 s)."
+PERCENTILE_NOTE = "Requests sent in each measured window; exact times of successful requests; p95 needs 20 requests."
 
 
 def server_colours(run: dict[str, Any]) -> dict[str, str]:
@@ -74,13 +74,16 @@ def _bars(ax: Axes, run: dict[str, Any], endpoint: str | None, title: str) -> No
                 ax.text(pos, 0.0, label, rotation=90, ha="center", va="bottom", fontsize=7, color="grey",
                         transform=ax.get_xaxis_transform())  # fmt: skip
                 continue
-            p50, p95 = float(data["p50_ms"]), float(data["p95_ms"])
-            values.extend([max(p50, 0.5), max(p95, 0.5)])
+            p50 = float(data["p50_ms"])
+            # p95 is withheld when the step had too few requests to estimate it: then there is no whisker.
+            p95 = float(data["p95_ms"]) if _finite(data.get("p95_ms")) else None
+            values.extend([max(p50, 0.5), max(p95 or p50, 0.5)])
             limited = bool(step and step.get("saturated") == "client")
             ax.bar(pos, p50, width * 0.9, color=colours[name], edgecolor="black", linewidth=0.4,
                    hatch="///" if limited else None)  # fmt: skip
-            ax.plot([pos, pos], [p50, p95], color="black", linewidth=1.0)
-            ax.plot([pos - width * 0.25, pos + width * 0.25], [p95, p95], color="black", linewidth=1.0)
+            if p95 is not None:
+                ax.plot([pos, pos], [p50, p95], color="black", linewidth=1.0)
+                ax.plot([pos - width * 0.25, pos + width * 0.25], [p95, p95], color="black", linewidth=1.0)
             ax.annotate(_short_ms(p50), (pos, p50), xytext=(0, 2), textcoords="offset points", ha="center",
                         va="bottom", fontsize=6.5, rotation=90 if len(servers) > 2 else 0)  # fmt: skip
     ax.set_xticks(range(len(users)), [str(n) for n in users])
@@ -105,7 +108,7 @@ def _legend(fig: Any, run: dict[str, Any]) -> None:
         )
         for s in run["config"]["servers"]
     ]
-    handles.append(Patch(facecolor="white", edgecolor="black", label="bar: median   whisker: p95"))
+    handles.append(Patch(facecolor="white", edgecolor="black", label="bar: median   whisker: p95 (from 20 requests)"))
     if any(s.get("saturated") == "client" for s in run["steps"]):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="client-limited step"))
     fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=8, frameon=False)

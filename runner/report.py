@@ -104,10 +104,11 @@ def reading(run: dict[str, Any]) -> list[str]:
         return float(step["figures"]["rps"])
 
     page_sync, page_async = lat(s_low, "p50_ms", "page"), lat(a_low, "p50_ms", "page")
+    calm = all(v <= 1.3 * (wait + work) + 15 for v in (page_sync, page_async) if math.isfinite(v))
     out.append(
-        f"**At {low} users** both servers are unhurried: a page takes {_fmt_ms(page_sync)} (sync) and "
-        f"{_fmt_ms(page_async)} (async) at the median, against {wait + work:g} ms of simulated waits and work; "
-        f"the rest is framework, HTTP and the server's own scheduling."
+        f"**At {low} users** a page takes {_fmt_ms(page_sync)} (sync) and {_fmt_ms(page_async)} (async) at the "
+        f"median, against {wait + work:g} ms of simulated waits and work"
+        + ("; the rest is framework, HTTP and scheduling." if calm else ".")
     )
     if high != low:
         ratio_rps = rps(a_high) / rps(s_high) if rps(s_high) > 0 else math.inf
@@ -120,18 +121,36 @@ def reading(run: dict[str, Any]) -> list[str]:
             f"median was {_fmt_ms(lat(s_high, 'p50_ms'))}, {_fmt(s_growth)}x its median at {low} users "
             f"(p95: {_fmt_ms(lat(a_high, 'p95_ms'))} async, {_fmt_ms(lat(s_high, 'p95_ms'))} sync)."
         )
-        tail = burst_tail(run, a_high)
-        if tail:
-            out.append(f"**The async server's tail at {high} users:** {tail}")
-        out.append(_why(run, sync, s_low, s_high, high))
+        why = _why(run, sync, s_low, s_high, a_high, high)
+        if why:
+            out.append(why)
+        for step in (s_high, a_high):
+            note = burst_tail(run, step)
+            if note:
+                out.append(
+                    f"**The first burst on {step['server']} at {high} users** (not in the figures above): {note}"
+                )
         short_s, short_a = lat(s_high, "p50_ms", "short"), lat(a_high, "p50_ms", "short")
-        if math.isfinite(short_s) and math.isfinite(short_a):
+        short_ms = config["workload"]["short_query_ms"]
+        if math.isfinite(short_s) and math.isfinite(short_a) and short_s > 3 * short_a:
             out.append(
-                f"**The short request** ({config['workload']['short_query_ms']:g} ms of database time) took "
-                f"{_fmt_ms(short_s)} on the sync server at {high} users and {_fmt_ms(short_a)} on the async "
-                f"one: on a sync server a quick request waits in the same queue as the slow ones, because a worker "
-                f"cannot start it until it has finished whatever it holds."
+                f"**The short request** ({short_ms:g} ms of database time) took {_fmt_ms(short_s)} on the sync "
+                f"server at {high} users and {_fmt_ms(short_a)} on the async one: on a sync server a quick request "
+                f"waits in the same queue as the slow ones, because a worker cannot start it until it has finished "
+                f"whatever it holds."
             )
+        elif math.isfinite(short_s) and math.isfinite(short_a):
+            out.append(
+                f"**The short request** ({short_ms:g} ms of database time) took {_fmt_ms(short_s)} (sync) and "
+                f"{_fmt_ms(short_a)} (async) at {high} users: no queue for a worker held it back noticeably."
+            )
+    failing = [s for s in run["steps"] if _ok(s) and (s["figures"]["latency"].get("failures") or 0)]
+    if failing:
+        out.append(
+            "**Failures:** "
+            + ", ".join(f"{s['server']} at {s['users']} users: {s['figures']['latency']['failures']}" for s in failing)
+            + ". Failed requests are counted apart; the response times above are of successful requests only."
+        )
     limited = [f"{s['server']} at {s['users']} users" for s in run["steps"] if s.get("saturated") == "client"]
     if limited:
         out.append(f"**Client-limited steps:** {', '.join(limited)}: {CLIENT_LIMIT_NOTE}.")
@@ -168,15 +187,15 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
     What bounds how fast a burst clears differs by kind: a sync server serves it at most ``workers`` at a time,
     each holding a worker for the request's whole time; an event loop serves it as fast as its CPU allows."""
     figures = step.get("figures") or {}
-    count = figures.get("from_warmup") or 0
-    slowest = figures.get("from_warmup_max_ms") or 0.0
-    p99 = (figures.get("latency") or {}).get("p99_ms")
-    if not count or not _number(p99) or slowest < p99:
+    count = figures.get("burst_requests") or 0
+    slowest = figures.get("burst_max_ms") or 0.0
+    p50 = (figures.get("latency") or {}).get("p50_ms")
+    if not count or not _number(p50) or slowest < max(1000.0, 3 * p50):
         return None
     text = (
-        f"{count} request(s) sent during the warm-up finished inside the window, the slowest after "
-        f"{_fmt_ms(slowest)}: they are the tail of the initial burst (every user sends its first request at the "
-        f"same moment) and they set this step's p99 and max"
+        f"every user sends its first request at the same moment, and the slowest of those {count} first "
+        f"requests took {_fmt_ms(slowest)}; {figures.get('from_warmup') or 0} of them were still running when "
+        f"the warm-up ended. They are reported here, not in the step's figures"
     )
     users = int(step["users"])
     if step.get("kind") == "sync":
@@ -199,36 +218,60 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
     return text + "."
 
 
-def _why(run: dict[str, Any], sync: dict[str, Any], s_low: dict[str, Any], s_high: dict[str, Any], high: int) -> str:
-    """The sync side's ceiling from the simplest queueing bound: W workers, each request holding one for S."""
+def _why(
+    run: dict[str, Any],
+    sync: dict[str, Any],
+    s_low: dict[str, Any],
+    s_high: dict[str, Any],
+    a_high: dict[str, Any],
+    high: int,
+) -> str:
+    """Explain the high level with the simplest queueing bound, claiming only what the numbers support.
+
+    W sync workers, each holding a request for S, finish at most W / S requests/s; N users thinking Z ask for
+    N / (Z + S). Each sentence below is said only when the measurements agree with it.
+    """
     load = run["config"]["load"]
     workers = int(sync["workers"])
     service_ms = mix_service_ms(run, s_low)
     if service_ms is None:
         return ""
+    service = service_ms / 1000
     think = (load["think_time_s"][0] + load["think_time_s"][1]) / 2
-    ceiling = workers / (service_ms / 1000)
-    offered = high / (think + service_ms / 1000)
-    knee = workers * (think + service_ms / 1000) / (service_ms / 1000)
+    ceiling = workers / service
+    offered = high / (think + service)
+    knee = workers * (think + service) / service
+    measured = float(s_high["figures"]["rps"])
     text = (
-        f"**Why:** each sync worker handles one request at a time and holds it for the whole request, waits "
-        f"included: about {service_ms:.0f} ms on average when nothing queues (the page and short means at the "
-        f"lowest level, weighted by the task mix). "
-        f"{workers} worker(s) can therefore finish at most {workers} / {service_ms / 1000:.3f} s ≈ "
-        f"{ceiling:.0f} requests/s, whereas {high} users thinking {think:g} s on average between requests ask "
-        f"for about {offered:.0f}/s. Past about {knee:.0f} users requests queue for a worker (in the listen "
-        f"backlog), and a closed loop of users then waits longer instead of asking faster."
+        f"**Why:** a sync worker serves one request at a time and holds it for all of it, waits included: about "
+        f"{service_ms:.0f} ms on average at the lowest level (page and short means weighted by the mix). "
+        f"{workers} worker(s) can finish at most {workers} / {service:.3f} s ≈ {ceiling:.0f} requests/s, and "
+        f"{high} users thinking {think:g} s on average ask for about {offered:.0f}/s."
     )
-    steps = _steps(run)
-    _, asyn = _pair(run)
-    a_high = steps.get((asyn["name"], high)) if asyn else None
-    s_cpu, a_cpu = s_high.get("server_cpu_pct"), (a_high or {}).get("server_cpu_pct")
-    if isinstance(s_cpu, int | float) and isinstance(a_cpu, int | float):
+    if offered > ceiling and measured >= 0.75 * ceiling:
         text += (
-            f" The server CPU tells the same story: at {high} users the sync server used {s_cpu:.0f}% of a core, "
-            f"so it was mostly waiting, not working; the async server, which holds no worker during a wait, "
-            f"used {a_cpu:.0f}%. Its ceiling is that CPU, not a count of workers."
+            f" The sync server did reach that ceiling ({measured:.0f}/s measured): past about {knee:.0f} users "
+            f"requests queue for a worker in the listen backlog, and a closed loop of users waits longer instead "
+            f"of asking faster."
         )
+    elif offered > ceiling:
+        text += (
+            f" The sync server stayed well below that ceiling ({measured:.0f}/s measured), so something other "
+            f"than its worker count limited it; see its CPU below."
+        )
+    else:
+        text += f" That is within its ceiling: at this load the sync server has enough workers ({measured:.0f}/s)."
+    s_cpu, a_cpu = s_high.get("server_cpu_pct"), a_high.get("server_cpu_pct")
+    if _number(s_cpu) and s_cpu < 60 and offered > ceiling:
+        text += f" Its CPU was at {s_cpu:.0f}% of a core: it was mostly waiting, not working."
+    if _number(a_cpu):
+        if a_cpu >= 70:
+            text += (
+                f" The async server, which holds no worker during a wait, used {a_cpu:.0f}% of its core: CPU is "
+                f"its nearest limit, and its latency grows as it approaches it."
+            )
+        else:
+            text += f" The async server used {a_cpu:.0f}% of its core: it had CPU to spare."
     return text
 
 
@@ -238,7 +281,7 @@ def _table(run: dict[str, Any]) -> list[str]:
     sync, asyn = _pair(run)
     head = ["users"]
     for s in servers:
-        head += [f"{s['name']} req/s", "p50", "p95", "p99", "max", "fail"]
+        head += [f"{s['name']} req/s", "n", "p50", "p95", "p99", "max", "fail"]
     if sync and asyn:
         head += ["req/s async÷sync", "p50 sync÷async", "p95 sync÷async"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -248,7 +291,7 @@ def _table(run: dict[str, Any]) -> list[str]:
             step = steps.get((s["name"], n))
             if not _ok(step):
                 status = "missing" if step is None else "failed"
-                cells += [status, "", "", "", "", ""]
+                cells += [status, "", "", "", "", "", ""]
                 continue
             assert step is not None
             f, lat = step["figures"], step["figures"]["latency"]
@@ -256,6 +299,7 @@ def _table(run: dict[str, Any]) -> list[str]:
             fails = f"{lat['failures']}" + (f" (+{f['unfinished']} unfinished)" if f.get("unfinished") else "")
             cells += [
                 _fmt(f["rps"]) + mark,
+                str(lat.get("requests", "")),
                 _fmt_ms(lat["p50_ms"]),
                 _fmt_ms(lat["p95_ms"]),
                 _fmt_ms(lat["p99_ms"]),
@@ -301,7 +345,7 @@ def _endpoint_table(run: dict[str, Any]) -> list[str]:
 
 def _resource_table(run: dict[str, Any]) -> list[str]:
     head = ["server", "users", "client CPU %", "server CPU %", "server RSS MB", "server PSS MB", "drained",
-            "unfinished", "saturated"]  # fmt: skip
+            "unfinished", "first-burst max", "Locust p95 (cross-check)", "saturated"]  # fmt: skip
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for step in run["steps"]:
         if not _ok(step):
@@ -364,12 +408,16 @@ def _setup(run: dict[str, Any]) -> list[str]:
 
 
 METHOD_NOTES = [
-    "- **Throughput** counts requests that completed inside the measured window, divided by its length.",
-    "- **Response times** cover every request that completed after the warm-up, including those still in flight "
-    "when the window closed, which were allowed to finish (the drain). A request that did not finish even then is "
-    "counted as *unfinished* and flagged; its time is missing from the percentiles.",
-    "- **Percentiles** are Locust's histogram buckets: 1 ms steps below 100 ms, 10 ms up to 1 s, 100 ms up to 10 s, "
-    "1 s beyond. Min, mean and max are exact.",
+    "- **The sample** of each step is every request *sent* inside the measured window, followed to its end: requests "
+    "still in flight when the window closed were allowed to finish (the drain). Requests sent during the warm-up "
+    "are left out even if they finished inside the window; after a burst they are its tail, reported apart as the "
+    "*first burst*. A request not answered even after the drain is counted as *unfinished* and flagged.",
+    "- **Response times** are exact (from the per-request log) and describe successful requests; failures are "
+    "counted apart. p90 is given from 10 requests, p95 from 20, p99 from 100; with fewer it is left blank (`n` is "
+    "the sample size), since it would only be the maximum under another name.",
+    "- **Throughput** counts successful requests that completed inside the window, divided by its length.",
+    "- **Locust's own p95** (its histogram buckets, over every request completed after the warm-up) is shown beside "
+    "ours as a cross-check; it includes the burst's tail where there is one.",
     "- **Closed loop:** each user waits for its answer before thinking and asking again, so a stalled server also "
     "slows the arrivals; latency percentiles under-sample stalls (coordinated omission). Read the sync server's "
     "high-load percentiles as lower bounds on what an open stream of users would see.",

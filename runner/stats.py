@@ -1,19 +1,23 @@
-"""Turn one step's Locust output into the figures a report shows.
+"""Turn one step's output into the figures a report shows.
 
-Which numbers come from where, and why:
+What is measured, and why:
 
-* Totals, failures and percentiles come from Locust's ``--json-file`` (exact counts and the response-time
-  histogram), not its CSV, whose totals lag by up to a second. Percentiles are therefore Locust's bucket values:
-  whole ms below 100 ms, 10 ms steps up to 1 s, 100 ms steps up to 10 s, 1 s steps beyond. Min, max and mean
-  are exact.
-* Locust's statistics were reset when the warm-up ended, and users finished the request they had in flight
-  when the window closed (up to the drain bound). So the totals and percentiles cover every request that
-  *completed* after the warm-up, including those drained after the window: slow requests at the end are not
-  dropped, which would flatter a slow server.
-* Throughput counts, from the per-request log, only the requests that completed *inside* the window, divided by
-  the window's length: drained completions would otherwise inflate it.
-* Requests sent before the window closed that never completed (the drain bound ran out) are reported as
-  ``unfinished``; a report flags them because their response times are missing from the percentiles.
+* **The sample is every request sent inside the measured window**, followed to its end: users finish the
+  request they have in flight when the window closes (up to the drain bound), so slow requests at the end are
+  not dropped, which would flatter a slow server. Requests sent during the warm-up are *not* in the sample, even
+  if they finish inside the window: after a burst they are its tail (three sync workers need ~16 s to clear 500
+  simultaneous first requests), and they are reported apart as the burst.
+* **Response times are exact**, from the per-request log, and describe successful requests; failures are
+  counted apart, because a server that fails fast would otherwise look fast. A percentile needs enough requests
+  to mean anything: p90 is given from 10 requests, p95 from 20, p99 from 100; below that it is left blank rather
+  than reported as the maximum under another name.
+* **Throughput** is successful completions inside the window divided by its length (drained completions would
+  inflate it); failures per second are given beside it.
+* **Locust's own figures** from ``--json-file`` (exact counts, histogram percentiles in Locust's buckets, over
+  every request completed after the warm-up) are kept beside ours as a cross-check, and a disagreement between
+  Locust's count and the per-request log is noted.
+* Requests sent before the window closed that were never answered (the drain bound ran out) are ``unfinished``;
+  their times are missing from the percentiles, so a report flags them.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ import csv
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 PERCENTILES = (0.50, 0.90, 0.95, 0.99)
+# The fewest requests from which a percentile is reported: below that, p95 or p99 would just be the maximum.
+MIN_REQUESTS = {0.90: 10, 0.95: 20, 0.99: 100}
 
 
 class OutputError(RuntimeError):
@@ -62,6 +70,30 @@ class Latency:
     p95_ms: float = math.nan
     p99_ms: float = math.nan
     max_ms: float = math.nan
+
+    @classmethod
+    def from_times(cls, times_ms: Sequence[float], failures: int = 0) -> Latency:
+        """Exact figures over successful requests' times; percentiles only where the sample can support them."""
+        if not times_ms:
+            return cls(failures=failures)
+        values = np.asarray(times_ms, dtype=float)
+        n = len(values)
+
+        def pct(fraction: float, minimum: int) -> float:
+            # The observed value at that rank (no interpolation): every figure is a time some request took.
+            return float(np.percentile(values, fraction * 100, method="inverted_cdf")) if n >= minimum else math.nan
+
+        return cls(
+            requests=n,
+            failures=failures,
+            min_ms=float(values.min()),
+            mean_ms=float(values.mean()),
+            p50_ms=pct(0.50, 1),
+            p90_ms=pct(0.90, MIN_REQUESTS[0.90]),
+            p95_ms=pct(0.95, MIN_REQUESTS[0.95]),
+            p99_ms=pct(0.99, MIN_REQUESTS[0.99]),
+            max_ms=float(values.max()),
+        )
 
     @classmethod
     def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> Latency:
@@ -104,19 +136,24 @@ class StepFigures:
     """Everything measured in one step, as stored in ``run.json``."""
 
     window_s: float
+    # Requests sent inside the window: successful ones' times, failures counted apart.
     latency: Latency
     endpoints: dict[str, Latency]
+    # Locust's own view (bucketed, every request completed after the warm-up, failures included): a cross-check.
+    locust: Latency
     completed_in_window: int
     failed_in_window: int
-    # Requests sent during the warm-up that finished after it: they are in the totals and percentiles, and after
-    # a burst they are its tail, so a report must be able to say how many there were and how slow.
+    rps: float
+    failures_per_s: float
+    # The initial burst: requests sent during the warm-up, and those of them still running when it ended.
+    burst_requests: int
+    burst_max_ms: float
     from_warmup: int
     from_warmup_max_ms: float
     drained: int
     unfinished: int
     unfinished_oldest_ms: float
     stopped_after_window: int
-    rps: float
     client_cpu_pct: float | None
     raw_vs_json_gap: int
     notes: list[str] = field(default_factory=list)
@@ -162,10 +199,14 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     window_s = window_end - window_start
     raw = read_raw(raw_path)
 
-    in_window = [ok for start, ms, _, ok in raw if window_start <= start + ms / 1000.0 <= window_end]
-    drained = sum(1 for start, ms, _, _ in raw if start + ms / 1000.0 > window_end)
-    after_reset = sum(1 for start, ms, _, _ in raw if start + ms / 1000.0 >= window_start)
-    carried = [ms for start, ms, _, _ in raw if start < window_start <= start + ms / 1000.0]
+    def end(row: tuple[float, float, str, bool]) -> float:
+        return row[0] + row[1] / 1000.0
+
+    sent = [r for r in raw if window_start <= r[0] <= window_end]
+    burst = [r for r in raw if r[0] < window_start]
+    carried = [r[1] for r in burst if end(r) >= window_start]
+    completed = [r for r in raw if window_start <= end(r) <= window_end]
+    after_reset = sum(1 for r in raw if end(r) >= window_start)
 
     unfinished_rows = meta.get("unfinished", [])
     # Locust's stop races with users waking from think time: a few start a request just after the window has
@@ -173,31 +214,40 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     unfinished = [u for u in unfinished_rows if float(u["start_epoch_s"]) <= window_end]
     stopped_after = len(unfinished_rows) - len(unfinished)
 
+    latency = Latency.from_times([ms for _, ms, _, ok in sent if ok], sum(1 for r in sent if not r[3]))
+    endpoints = {
+        name: Latency.from_times(
+            [ms for _, ms, n, ok in sent if ok and n == name], sum(1 for r in sent if r[2] == name and not r[3])
+        )
+        for name in sorted({r[2] for r in sent})
+    }
     try:
-        latency = Latency.from_entries(entries)
-        endpoints = {str(e["name"]): Latency.from_entries([e]) for e in entries}
+        locust = Latency.from_entries(entries)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise OutputError(f"{json_path}: a stats entry is malformed ({error!r})") from None
     notes: list[str] = []
-    gap = latency.requests - after_reset
-    if abs(gap) > max(2, 0.01 * max(1, latency.requests)):
-        notes.append(
-            f"Locust's JSON counts {latency.requests} requests after the warm-up but the raw log {after_reset}"
-        )
+    gap = locust.requests - after_reset
+    if abs(gap) > max(2, 0.01 * max(1, locust.requests)):
+        notes.append(f"Locust's JSON counts {locust.requests} requests after the warm-up but the raw log {after_reset}")
     client_cpu = meta.get("client_cpu_pct")
+    ok_done = sum(1 for r in completed if r[3])
     return StepFigures(
         window_s=window_s,
         latency=latency,
         endpoints=endpoints,
-        completed_in_window=len(in_window),
-        failed_in_window=sum(1 for ok in in_window if not ok),
+        locust=locust,
+        completed_in_window=ok_done,
+        failed_in_window=len(completed) - ok_done,
+        rps=ok_done / window_s if window_s > 0 else math.nan,
+        failures_per_s=(len(completed) - ok_done) / window_s if window_s > 0 else math.nan,
+        burst_requests=len(burst),
+        burst_max_ms=max((r[1] for r in burst), default=0.0),
         from_warmup=len(carried),
         from_warmup_max_ms=max(carried, default=0.0),
-        drained=drained,
+        drained=sum(1 for r in sent if end(r) > window_end),
         unfinished=len(unfinished),
         unfinished_oldest_ms=max((float(u["age_ms"]) for u in unfinished), default=0.0),
         stopped_after_window=stopped_after,
-        rps=len(in_window) / window_s if window_s > 0 else math.nan,
         client_cpu_pct=float(client_cpu) if client_cpu is not None else None,
         raw_vs_json_gap=gap,
         notes=notes,

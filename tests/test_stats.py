@@ -220,10 +220,12 @@ def test_step_window_is_its_measured_length(tmp_path: Path) -> None:
     assert step_figures(*write_step(tmp_path)).window_s == pytest.approx(10.0)
 
 
-def test_step_throughput_counts_only_completions_inside_the_window(tmp_path: Path) -> None:
+def test_step_throughput_counts_only_successful_completions_inside_the_window(tmp_path: Path) -> None:
     figures = step_figures(*write_step(tmp_path))
-    assert figures.completed_in_window == 4
-    assert figures.rps == pytest.approx(0.4)
+    # 1000.05 (sent in the warm-up), 1001.05 and 1009.5 succeed inside the window; 1005.2 fails there.
+    assert figures.completed_in_window == 3
+    assert figures.rps == pytest.approx(0.3)
+    assert figures.failures_per_s == pytest.approx(0.1)
 
 
 def test_step_counts_failures_inside_the_window(tmp_path: Path) -> None:
@@ -248,13 +250,41 @@ def test_step_without_unfinished_requests(tmp_path: Path) -> None:
     assert figures.stopped_after_window == 0
 
 
-def test_step_latency_comes_from_locusts_json(tmp_path: Path) -> None:
+def test_step_latency_covers_requests_sent_in_the_window_successful_ones_timed(tmp_path: Path) -> None:
     figures = step_figures(*write_step(tmp_path))
-    assert figures.latency.requests == 6
+    # Sent inside [1000, 1010]: 50 ms (short), 200 ms (page, failed), 500 ms, 400 ms (drained), 3000 ms (drained).
+    assert figures.latency.requests == 4
     assert figures.latency.failures == 1
+    assert figures.latency.min_ms == 50.0
+    assert figures.latency.max_ms == 3000.0
+    assert figures.latency.mean_ms == pytest.approx((50 + 500 + 400 + 3000) / 4)
+    assert figures.latency.p50_ms == 400.0  # an observed time, not an interpolation
+    assert math.isnan(figures.latency.p95_ms)  # four requests cannot give a p95
     assert set(figures.endpoints) == {"page", "short"}
     assert figures.endpoints["short"].requests == 2
+    assert figures.endpoints["page"].failures == 1
     assert figures.client_cpu_pct == 42.5
+
+
+def test_step_keeps_locusts_own_figures_as_a_cross_check(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.locust.requests == 6
+    assert figures.locust.failures == 1
+
+
+def test_step_reports_the_burst_apart(tmp_path: Path) -> None:
+    figures = step_figures(*write_step(tmp_path))
+    assert figures.burst_requests == 2  # sent at 995.0 and 999.95, during the warm-up
+    assert figures.burst_max_ms == 100.0
+    assert figures.from_warmup == 1
+
+
+def test_percentiles_need_enough_requests() -> None:
+    few = Latency.from_times([float(ms) for ms in range(1, 20)])
+    assert math.isnan(few.p95_ms) and not math.isnan(few.p90_ms)
+    enough = Latency.from_times([float(ms) for ms in range(1, 101)])
+    assert enough.p95_ms == 95.0
+    assert enough.p99_ms == 99.0
 
 
 def test_step_agreeing_json_and_raw_log_leave_no_note(tmp_path: Path) -> None:
@@ -273,8 +303,8 @@ def test_step_notes_a_large_gap_between_json_and_raw_log(tmp_path: Path) -> None
 
 def test_step_figures_serialise_to_plain_data(tmp_path: Path) -> None:
     data = step_figures(*write_step(tmp_path)).to_dict()
-    assert data["latency"]["requests"] == 6
-    assert data["endpoints"]["page"]["requests"] == 4
+    assert data["latency"]["requests"] == 4
+    assert data["endpoints"]["page"]["requests"] == 2
     json.dumps(data)
 
 
