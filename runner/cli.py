@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here so that --dry-run and bad input answer without loading matplotlib.
     import plots  # noqa: PLC0415
 
+    # SIGTERM and a closed terminal (SIGHUP) take the same path as Ctrl-C: every process is torn down.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
     console.print(describe_plan(config), soft_wrap=True, markup=False)
     try:
         with contextlib.ExitStack() as held:
@@ -111,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     console.print(f"results: {current.dir}")
     for path in outputs:
         console.print(f"  {path.relative_to(current.dir)}")

@@ -7,7 +7,6 @@ deadline. Locust is started where no stray ``locust.conf`` or ``pyproject.toml``
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import ROOT, RunConfig
-from runner.processes import start_group, stop_group
+from runner.processes import clean_env, start_group, stop_group
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 # Past the step's own bound (warm-up + window + drain) Locust gets this long to write its files and exit.
@@ -72,11 +71,9 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
     ]  # fmt: skip
 
 
-def client_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def client_env(folder: Path) -> dict[str, str]:
+    """No LOCUST_* variable, and HOME is the step's folder, so no ~/.locust.conf is read either."""
+    return clean_env(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HOME=str(folder))
 
 
 def run_step(
@@ -90,7 +87,7 @@ def run_step(
     """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress."""
     files = StepFiles.inside(folder)
     process = start_group(
-        command(config, url, users, files), log_path=files.log, env=client_env(), cwd=folder, cpus=cpus
+        command(config, url, users, files), log_path=files.log, env=client_env(folder), cwd=folder, cpus=cpus
     )
     deadline = config.step_seconds() + SHUTDOWN_GRACE_S + 10
     started = time.monotonic()

@@ -8,9 +8,11 @@ teardown kills the process group and then any descendant that escaped it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -81,6 +83,31 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+# Only these variables of the harness's own environment reach a server or Locust. Anything else could change one
+# side of the comparison unseen: GUNICORN_CMD_ARGS, UVICORN_*, WEB_CONCURRENCY, LOCUST_*, a PYTHON* setting...
+PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
+    env.update(extra)
+    return env
+
+
+_PR_SET_PDEATHSIG = 1
+try:  # Resolved here, not in the child: between fork and exec only a plain C call is safe.
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the harness dies (SIGKILL, a closed terminal, out of memory), the kernel
+    kills this child too, so no server is left behind. The setting survives exec."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def start_group(
     command: Sequence[str], *, log_path: Path, env: dict[str, str], cwd: Path, cpus: frozenset[int]
 ) -> subprocess.Popen[bytes]:
@@ -94,10 +121,16 @@ def start_group(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 (a single C call, resolved before the fork)
         )
-    # Pinning right after the start reaches the interpreter before it has forked or started threads; anything
-    # forked later inherits the mask. Callers pin the tree again once it is up, to be sure.
-    pin_tree(process.pid, cpus)
+    try:
+        # Pinning right after the start reaches the interpreter before it has forked or started threads;
+        # anything forked later inherits the mask. Callers pin the tree again once it is up, to be sure.
+        pin_tree(process.pid, cpus)
+    except BaseException:
+        # Nobody holds the process yet: an interrupt here must not leave it running.
+        stop_group(process, grace_s=0.0)
+        raise
     return process
 
 

@@ -8,7 +8,6 @@ environment (the only channel into a forked worker), read once when the app is c
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import ROOT, RunConfig, ServerConfig
-from runner.processes import pin_tree, start_group, stop_group, tree
+from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
 
 HOST = "127.0.0.1"
 
@@ -57,12 +56,8 @@ def expected_processes(spec: ServerConfig) -> int:
 
 
 def server_env(config: RunConfig) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIMDB_", "LOCUST_"))}
-    env.update(config.database.to_env())
-    env.update(config.workload.to_env())
-    env["PYTHONPATH"] = str(ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    """Only what the server needs: the scenario's database and workload, and where the code is."""
+    return clean_env(**config.database.to_env(), **config.workload.to_env(), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
 
 
 def free_port() -> int:
@@ -103,12 +98,17 @@ class RunningServer:
         return [p.pid for p in tree(self.process.pid)]
 
 
-def _healthy(url: str) -> bool:
+def _health_pid(url: str) -> int | None:
+    """The pid that answered /health, or None: the caller checks it is ours, not another server on the port."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1.0) as response:  # noqa: S310 (loopback URL we built)
-            return bool(response.status == 200 and json.loads(response.read()).get("status") == "ok")
+            body = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+    if response.status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+        return None
+    pid = body.get("pid")
+    return pid if isinstance(pid, int) else None
 
 
 def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[int]) -> None:
@@ -121,7 +121,14 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
                 f"{server.spec.name} exited with code {server.process.returncode} while starting.\n"
                 f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
             )
-        if _healthy(server.url) and len(server.pids()) >= want:
+        pids = server.pids()
+        answered = _health_pid(server.url)
+        if answered is not None and answered not in pids:
+            raise ServerError(
+                f"{server.url} is answered by process {answered}, which {server.spec.name} did not start; "
+                "another server holds the port"
+            )
+        if answered is not None and len(pids) >= want:
             pin_tree(server.process.pid, cpus)
             return
         time.sleep(0.1)
