@@ -11,14 +11,16 @@ export SCENARIO ?= default
 export PORT ?= 8000
 export RUN ?=
 export RESUME ?=
+export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick test test-fast lint plots serve-sync serve-async lock clean-venv
+.PHONY: help install benchmark quick soak test test-fast lint plots serve-sync serve-async lock clean-venv
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
 	@echo "make benchmark RESUME=results/<run>  finish an interrupted run from its first missing step"
 	@echo "make quick                           3 user levels, about a minute"
+	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
 	@echo "make plots RUN=results/<run>         redraw a run's charts and report from its saved data"
@@ -39,6 +41,9 @@ benchmark: $(STAMP)
 
 quick: $(STAMP)
 	$(PY) -m runner quick
+
+soak: $(STAMP)
+	$(PY) -m runner.soak --duration "$$DURATION"
 
 test: $(STAMP)
 	$(PY) -m pytest

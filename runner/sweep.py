@@ -6,13 +6,14 @@ process waking up, thermal throttling) falls on both servers alike instead of on
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +23,7 @@ from runner import store
 from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.loadgen import LoadError, run_step
-from runner.processes import CpuPlan, TreeSampler, plan_cpus, proportional_memory_mb
+from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.servers import RunningServer, ServerError, command, log_tail, serve
 from runner.stats import OutputError, step_figures
 
@@ -88,6 +89,7 @@ def measure_step(
                 return record
         pss = proportional_memory_mb(server.process.pid)
         record["error"] = _server_fault(server, started_pids, log)
+    write_samples(folder / RESOURCES_FILE, sampler.samples)
     bounds = _window_bounds(files.meta)
     server_cpu, server_rss = sampler.window(*bounds) if bounds else (None, None)
     record.update(
@@ -99,6 +101,21 @@ def measure_step(
         saturated=saturation(figures.client_cpu_pct, server_cpu, len(cpus.server) or os.cpu_count() or 1),
     )
     return record
+
+
+RESOURCES_FILE = "resources.csv"
+
+
+def write_samples(path: Path, samples: list[Sample]) -> None:
+    """The server tree's CPU seconds and memory as sampled through the step: raw data for memory-over-time."""
+
+    def write(handle: TextIO) -> None:
+        out = csv.writer(handle)
+        out.writerow(["epoch_s", "cpu_s", "rss_bytes", "processes"])
+        for sample in samples:
+            out.writerow([f"{sample.t:.3f}", f"{sample.cpu_s:.3f}", sample.rss_bytes, sample.processes])
+
+    store.write_atomically(path, write)
 
 
 def _new_step_folder(base: Path) -> Path:
