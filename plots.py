@@ -7,7 +7,6 @@ it was measured, and a chart can never show a number that is not in the saved da
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,19 +31,11 @@ def server_colours(run: dict[str, Any]) -> dict[str, str]:
     colours: dict[str, str] = {}
     counts = {"sync": 0, "async": 0}
     for server in run["config"]["servers"]:
-        kind = "sync" if server["server"] == "gunicorn" else "async"
+        kind = report.kind_of(server)
         palette = SYNC_COLOURS if kind == "sync" else ASYNC_COLOURS
         colours[server["name"]] = palette[counts[kind] % len(palette)]
         counts[kind] += 1
     return colours
-
-
-def _steps(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    return {(s["server"], int(s["users"])): s for s in run["steps"]}
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _latency(step: dict[str, Any] | None, endpoint: str | None) -> dict[str, Any] | None:
@@ -52,7 +43,7 @@ def _latency(step: dict[str, Any] | None, endpoint: str | None) -> dict[str, Any
         return None
     figures = step["figures"]
     data = figures["latency"] if endpoint is None else figures["endpoints"].get(endpoint)
-    if not data or not _finite(data.get("p50_ms")):
+    if not data or not report.is_finite(data.get("p50_ms")):
         return None
     return dict(data)
 
@@ -60,7 +51,7 @@ def _latency(step: dict[str, Any] | None, endpoint: str | None) -> dict[str, Any
 def _bars(ax: Axes, run: dict[str, Any], endpoint: str | None, title: str) -> None:
     servers = [s["name"] for s in run["config"]["servers"]]
     users = list(run["config"]["load"]["users"])
-    steps = _steps(run)
+    steps = report.steps_by_level(run)
     colours = server_colours(run)
     width = 0.8 / max(1, len(servers))
     values: list[float] = []
@@ -76,7 +67,7 @@ def _bars(ax: Axes, run: dict[str, Any], endpoint: str | None, title: str) -> No
                 continue
             p50 = float(data["p50_ms"])
             # p95 is withheld when the step had too few requests to estimate it: then there is no whisker.
-            p95 = float(data["p95_ms"]) if _finite(data.get("p95_ms")) else None
+            p95 = float(data["p95_ms"]) if report.is_finite(data.get("p95_ms")) else None
             values.extend([max(p50, 0.5), max(p95 or p50, 0.5)])
             limited = bool(step and step.get("saturated") == "client")
             ax.bar(pos, p50, width * 0.9, color=colours[name], edgecolor="black", linewidth=0.4,
@@ -128,7 +119,7 @@ def response_time_chart(run: dict[str, Any], path: Path) -> Path:
 
 def throughput_chart(run: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    steps = _steps(run)
+    steps = report.steps_by_level(run)
     colours = server_colours(run)
     users = list(run["config"]["load"]["users"])
     for server in run["config"]["servers"]:
@@ -136,7 +127,7 @@ def throughput_chart(run: dict[str, Any], path: Path) -> Path:
         xs, ys, limited = [], [], []
         for n in users:
             step = steps.get((name, n))
-            if step is None or step.get("status") != "ok" or not _finite(step["figures"].get("rps")):
+            if step is None or step.get("status") != "ok" or not report.is_finite(step["figures"].get("rps")):
                 continue
             xs.append(n)
             ys.append(float(step["figures"]["rps"]))

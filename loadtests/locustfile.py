@@ -172,7 +172,7 @@ def _write_atomically(path: str, write: Any) -> None:
 class BenchUser(FastHttpUser):
     """One simulated user. Think time, task mix and timeouts are set from the command line at init."""
 
-    # FastHttpUser's defaults; replaced by --request-timeout in _configure_user below.
+    # Placeholders (FastHttpUser's own default is 60 s): _configure_user sets both from --request-timeout.
     connection_timeout = 30.0
     network_timeout = 30.0
 

@@ -99,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(describe_plan(config), soft_wrap=True, markup=False)
     try:
         with contextlib.ExitStack() as held:
-            # The run's lock is taken before its run.json is touched, and kept until its report is written.
+            # A resumed run is locked before its run.json is touched; a new one as soon as its folder exists (no
+            # other process can know the new name yet). The lock is kept until the report is written.
             if resume_doc is None:
                 current = start_run(config)
                 held.enter_context(store.locked(current.dir))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
+from runner.config import SERVER_TYPES
+
 CLIENT_LIMIT_NOTE = (
     "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
     "queueing, not the server's"
@@ -36,7 +38,12 @@ def _ok(step: dict[str, Any] | None) -> bool:
     return step is not None and step.get("status") == "ok"
 
 
-def _steps(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+def kind_of(server: dict[str, Any]) -> str:
+    """sync or async, from the one table that defines it (a saved config stores the server type only)."""
+    return SERVER_TYPES[server["server"]]
+
+
+def steps_by_level(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
     return {(s["server"], int(s["users"])): s for s in run["steps"]}
 
 
@@ -44,7 +51,7 @@ def slots_text(server: dict[str, Any], short: bool = False) -> str:
     """How many requests a configuration can work on at once: the number every comparison must state."""
     workers = int(server["workers"])
     plural = "s" if workers != 1 else ""
-    if server["server"] == "gunicorn":
+    if kind_of(server) == "sync":
         head = f"gunicorn, {workers} sync worker{plural}"
         return head if short else f"{head}: at most {workers} request{plural} at once"
     head = f"uvicorn, {workers} event loop{plural}"
@@ -72,15 +79,15 @@ def headline_setup(run: dict[str, Any]) -> str:
 
 def _pair(run: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     servers = run["config"]["servers"]
-    sync = next((s for s in servers if s["server"] == "gunicorn"), None)
-    asyn = next((s for s in servers if s["server"] == "uvicorn"), None)
+    sync = next((s for s in servers if kind_of(s) == "sync"), None)
+    asyn = next((s for s in servers if kind_of(s) == "async"), None)
     return sync, asyn
 
 
 def reading(run: dict[str, Any]) -> list[str]:
     """The plain-language paragraphs, derived from the numbers."""
     config = run["config"]
-    steps = _steps(run)
+    steps = steps_by_level(run)
     sync, asyn = _pair(run)
     out: list[str] = []
     if sync is None or asyn is None:
@@ -166,10 +173,10 @@ def mix_service_ms(run: dict[str, Any], step: dict[str, Any]) -> float | None:
     weights = {"page": load["page_weight"], "short": load["short_weight"]}
     endpoints = step["figures"]["endpoints"]
     total = sum(weights.values())
-    if total > 0 and all(weights[e] == 0 or _number(endpoints.get(e, {}).get("mean_ms")) for e in weights):
+    if total > 0 and all(weights[e] == 0 or is_number(endpoints.get(e, {}).get("mean_ms")) for e in weights):
         return float(sum(weights[e] * float(endpoints[e]["mean_ms"]) for e in weights if weights[e]) / total)
     mean = step["figures"]["latency"].get("mean_ms")
-    return float(mean) if _number(mean) else None
+    return float(mean) if is_number(mean) else None
 
 
 def _lowest_ok_step(run: dict[str, Any], server: str) -> dict[str, Any] | None:
@@ -177,7 +184,12 @@ def _lowest_ok_step(run: dict[str, Any], server: str) -> dict[str, Any] | None:
     return min(measured, key=lambda s: int(s["users"])) if measured else None
 
 
-def _number(value: Any) -> TypeGuard[int | float]:
+def is_finite(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A positive, finite figure: what a duration, a rate or a CPU share must be to divide by or compare."""
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
@@ -190,7 +202,7 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
     count = figures.get("burst_requests") or 0
     slowest = figures.get("burst_max_ms") or 0.0
     p50 = (figures.get("latency") or {}).get("p50_ms")
-    if not count or not _number(p50) or slowest < max(1000.0, 3 * p50):
+    if not count or not is_number(p50) or slowest < max(1000.0, 3 * p50):
         return None
     text = (
         f"every user sends its first request at the same moment, and the slowest of those {count} first "
@@ -209,7 +221,7 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
             )
         return text + "."
     cpu, rps = step.get("server_cpu_pct"), figures.get("rps")
-    if _number(cpu) and _number(rps):
+    if is_number(cpu) and is_number(rps):
         per_request = float(cpu) / 100 / float(rps)
         text += (
             f". At about {per_request * 1000:.1f} ms of server CPU per request, one core needs about "
@@ -262,9 +274,9 @@ def _why(
     else:
         text += f" That is within its ceiling: at this load the sync server has enough workers ({measured:.0f}/s)."
     s_cpu, a_cpu = s_high.get("server_cpu_pct"), a_high.get("server_cpu_pct")
-    if _number(s_cpu) and s_cpu < 60 and offered > ceiling:
+    if is_number(s_cpu) and s_cpu < 60 and offered > ceiling:
         text += f" Its CPU was at {s_cpu:.0f}% of a core: it was mostly waiting, not working."
-    if _number(a_cpu):
+    if is_number(a_cpu):
         if a_cpu >= 70:
             text += (
                 f" The async server, which holds no worker during a wait, used {a_cpu:.0f}% of its core: CPU is "
@@ -277,7 +289,7 @@ def _why(
 
 def _table(run: dict[str, Any]) -> list[str]:
     servers = run["config"]["servers"]
-    steps = _steps(run)
+    steps = steps_by_level(run)
     sync, asyn = _pair(run)
     head = ["users"]
     for s in servers:
@@ -329,7 +341,7 @@ def _ratio(a: Any, b: Any) -> str:
 
 def _endpoint_table(run: dict[str, Any]) -> list[str]:
     servers = run["config"]["servers"]
-    steps = _steps(run)
+    steps = steps_by_level(run)
     head = ["users"] + [f"{s['name']} {e} p50 / p95" for s in servers for e in ("page", "short")]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in run["config"]["load"]["users"]:
@@ -371,6 +383,19 @@ def _resource_table(run: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _measured_share(run: dict[str, Any], wait_ms: float) -> str:
+    """What share of the time a client saw was waiting: framework and HTTP add to the configured time."""
+    measured = [
+        float(s["figures"]["endpoints"]["page"]["p50_ms"])
+        for s in run["steps"]
+        if _ok(s) and is_number(((s["figures"].get("endpoints") or {}).get("page") or {}).get("p50_ms"))
+    ]
+    if not measured or wait_ms <= 0:
+        return ""
+    lowest = min(measured)
+    return f"; as measured (fastest median page, {lowest:.0f} ms) about {wait_ms / lowest * 100:.0f}%"
+
+
 def _setup(run: dict[str, Any]) -> list[str]:
     config, meta = run["config"], run["metadata"]
     load, work, db = config["load"], config["workload"], config["database"]
@@ -388,7 +413,7 @@ def _setup(run: dict[str, Any]) -> list[str]:
     lines += [
         f"- **Page request:** user lookup {work['user_lookup_ms']:g} ms, Python work {work['app_work_ms']:g} ms "
         f"(CPU time, holding the GIL), listing query {work['listing_ms']:g} ms, {work['listing_rows']} rows of "
-        f"JSON: {share:.0f}% of the configured time is waiting.",
+        f"JSON: {share:.0f}% of the configured time is waiting{_measured_share(run, wait)}.",
         f"- **Short request:** one {work['short_query_ms']:g} ms query. Mix: {load['page_weight']} pages to "
         f"{load['short_weight']} short requests.",
         f"- **Database:** jitter ±{db['jitter'] * 100:g}% (seed {db['seed']}), "
