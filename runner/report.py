@@ -375,6 +375,8 @@ def _resource_table(run: dict[str, Any]) -> list[str]:
                     _fmt(step.get("server_pss_mb"), 0),
                     str(f.get("drained", "")),
                     str(f.get("unfinished", "")),
+                    _fmt_ms(f.get("burst_max_ms")),
+                    _fmt_ms((f.get("locust") or {}).get("p95_ms")),
                     step.get("saturated") or "",
                 ]
             )

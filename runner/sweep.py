@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -286,6 +287,13 @@ def _step_line(number: int, total: int, record: dict[str, Any]) -> str:
     latency = figures["latency"]
     flag = f"  [yellow]{record['saturated']} saturated[/]" if record.get("saturated") else ""
     return (
-        f"{head}  {figures['rps']:7.1f} req/s  p50 {latency['p50_ms']:7.0f} ms  p95 {latency['p95_ms']:7.0f} ms"
+        f"{head}  {figures['rps']:7.1f} req/s  p50 {_ms(latency['p50_ms'])}  p95 {_ms(latency['p95_ms'])}"
         f"  failures {latency['failures']}{flag}"
     )
+
+
+def _ms(value: Any) -> str:
+    """Right-aligned milliseconds, or a dash where a percentile was withheld for lack of requests."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return f"{'–':>7}   "
+    return f"{value:7.0f} ms"

@@ -29,7 +29,7 @@ class WorkloadConfig:
 
     The page is modelled on a typical request: look up the user, do a little Python work, run a longer listing
     query, return JSON. With the defaults 100 of its 110 configured ms are database waits; with framework and HTTP
-    on top, a client sees it spend about 87% of its time waiting.
+    on top (~1 ms), a client sees it spend about 90% of its time waiting.
     """
 
     user_lookup_ms: float = 20.0
