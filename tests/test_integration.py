@@ -47,6 +47,23 @@ def _bench_processes() -> list[psutil.Process]:
 HOSTILE_ENV = {"GUNICORN_CMD_ARGS": "--workers 5", "UVICORN_WORKERS": "3", "WEB_CONCURRENCY": "4"}
 
 
+def _start_runner(args: list[str], *, capture: bool = True) -> subprocess.Popen[str]:
+    """The CLI as a user starts it, in the background, so a test can interrupt or kill it mid-run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args], cwd=ROOT, env=env, stdout=out, stderr=out, text=True
+    )
+
+
+def _scenario(tmp_path: Path, name: str, users: str, measure: int = 2) -> tuple[Path, Path]:
+    """A small scenario file and a results folder for it."""
+    scenario = tmp_path / f"{name}.toml"
+    scenario.write_text(small_scenario(name=name, users=users, warmup=1, measure=measure), encoding="utf-8")
+    return scenario, tmp_path / "results"
+
+
 def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
     env["PYTHONPATH"] = str(ROOT)
@@ -235,10 +252,7 @@ def test_port_in_use_is_named(tmp_path: Path, write_scenario: Callable[..., Path
 
 def _interrupt_mid_run(scenario: Path, results: Path, signum: int) -> subprocess.CompletedProcess[str]:
     """Start a sweep, let two steps complete, send ``signum`` inside the third, and wait for the exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
-    env["PYTHONPATH"] = str(ROOT)
-    command = [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(results)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _start_runner([str(scenario), "--results-dir", str(results)])
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -257,14 +271,12 @@ def _interrupt_mid_run(scenario: Path, results: Path, signum: int) -> subprocess
     finally:
         if process.poll() is None:
             process.kill()
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def test_interrupt_stops_every_process_and_keeps_completed_steps(tmp_path: Path) -> None:
     """Ctrl-C in the middle of a step: nothing left running, finished steps on disk, the run marked interrupted."""
-    scenario = tmp_path / "long.toml"
-    scenario.write_text(small_scenario(name="long", users="[2, 4, 6]", warmup=1, measure=2), encoding="utf-8")
-    results = tmp_path / "results"
+    scenario, results = _scenario(tmp_path, "long", "[2, 4, 6]")
     before = {p.pid for p in _bench_processes()}
     done = _interrupt_mid_run(scenario, results, signal.SIGINT)
     assert done.returncode == 130, done.stderr
@@ -282,9 +294,7 @@ def test_interrupt_stops_every_process_and_keeps_completed_steps(tmp_path: Path)
 
 
 def test_sigterm_then_resume_finishes_the_run_without_touching_measured_steps(tmp_path: Path) -> None:
-    scenario = tmp_path / "resumable.toml"
-    scenario.write_text(small_scenario(name="resumable", users="[2, 4]", warmup=1, measure=2), encoding="utf-8")
-    results = tmp_path / "results"
+    scenario, results = _scenario(tmp_path, "resumable", "[2, 4]")
     before = {p.pid for p in _bench_processes()}
     done = _interrupt_mid_run(scenario, results, signal.SIGTERM)
     assert done.returncode == 130, done.stderr
@@ -311,16 +321,9 @@ def test_sigterm_then_resume_finishes_the_run_without_touching_measured_steps(tm
 
 
 def test_a_server_killed_mid_step_fails_that_step_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    scenario = tmp_path / "crash.toml"
-    scenario.write_text(small_scenario(name="crash", users="[2, 4]", warmup=1, measure=3), encoding="utf-8")
-    results = tmp_path / "results"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
-    env["PYTHONPATH"] = str(ROOT)
+    scenario, results = _scenario(tmp_path, "crash", "[2, 4]", measure=3)
     before = {p.pid for p in _bench_processes()}
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(results)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    runner = _start_runner([str(scenario), "--results-dir", str(results)])
     try:
         # The first step is gunicorn's: wait until its master runs, let the load start, then kill it outright.
         deadline = time.monotonic() + 60
@@ -354,15 +357,9 @@ def test_a_server_killed_mid_step_fails_that_step_and_the_sweep_goes_on(tmp_path
 
 def test_a_harness_killed_outright_takes_its_servers_and_locust_with_it(tmp_path: Path) -> None:
     """SIGKILL leaves no chance to clean up: the children must die with their parent by themselves."""
-    scenario = tmp_path / "orphans.toml"
-    scenario.write_text(small_scenario(name="orphans", users="[4]", warmup=1, measure=5), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
-    env["PYTHONPATH"] = str(ROOT)
+    scenario, results = _scenario(tmp_path, "orphans", "[4]", measure=5)
     before = {p.pid for p in _bench_processes()}
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", str(scenario), "--results-dir", str(tmp_path / "r")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    runner = _start_runner([str(scenario), "--results-dir", str(results)], capture=False)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
