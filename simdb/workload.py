@@ -194,14 +194,32 @@ class Timing:
 
     def header(self) -> str:
         """``db`` is the time spent in queries, ``pool`` waiting for a connection, ``app`` the Python work and
-        ``handler`` the whole handler; what a client sees beyond ``handler`` is framework, server and queueing."""
+        ``handler`` the whole handler; what a client sees beyond ``handler`` is framework, server and queueing.
+        ``start`` carries, as its description, the wall-clock second the handler began: on one machine it lines
+        up with the client's clock, which is how a timeline shows the time a request waited before it began."""
         parts = [
             f"db;dur={self.db.wait * 1000:.3f}",
             f"pool;dur={self.db.pool * 1000:.3f}",
             f"app;dur={self.app * 1000:.3f}",
             f"handler;dur={self.total * 1000:.3f}",
+            f'start;desc="{self.started:.6f}"',
         ]
         return ", ".join(parts)
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """Durations in ms by metric name, and ``start`` as epoch seconds; malformed entries are skipped."""
+    metrics: dict[str, float] = {}
+    for entry in header.split(","):
+        name, _, params = entry.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key in ("dur", "desc") and name:
+                try:
+                    metrics[name] = float(value.strip('"'))
+                except ValueError:
+                    continue
+    return metrics
 
 
 def burn_cpu(ms: float) -> float:

@@ -23,6 +23,7 @@ from simdb import (
     Timing,
     WorkloadConfig,
 )
+from simdb import workload as wl
 from simdb.workload import burn_cpu, parse_none, parse_page, parse_short
 
 DEFAULTS = WorkloadConfig()
@@ -251,7 +252,9 @@ def test_param_error_message_names_the_parameter() -> None:
 # --- Server-Timing -----------------------------------------------------------------------------------------------
 
 # An HTTP token (RFC 9110) as the name, ";dur=" and a decimal number; entries separated by commas (optional spaces).
-METRIC = re.compile(r"^(?P<name>[!#$%&'*+\-.^_`|~0-9A-Za-z]+);dur=(?P<dur>[0-9]+(?:\.[0-9]+)?)$")
+METRIC = re.compile(
+    r"^(?P<name>[!#$%&'*+\-.^_`|~0-9A-Za-z]+);(?:dur=(?P<dur>[0-9]+(?:\.[0-9]+)?)|desc=\"(?P<desc>[0-9.]+)\")$"
+)
 
 
 def parse_server_timing(header: str) -> dict[str, float]:
@@ -260,14 +263,17 @@ def parse_server_timing(header: str) -> dict[str, float]:
         match = METRIC.match(entry.strip())
         assert match is not None, f"not a Server-Timing metric: {entry!r}"
         assert match["name"] not in metrics, f"{match['name']} appears twice"
-        metrics[match["name"]] = float(match["dur"])
+        metrics[match["name"]] = float(match["dur"] if match["dur"] is not None else match["desc"])
     return metrics
 
 
 def test_timing_header_is_a_valid_server_timing_header() -> None:
-    timing = Timing(db=QueryTiming(pool=0.002, wait=0.1005), app=0.005, total=0.12)
+    timing = Timing(db=QueryTiming(pool=0.002, wait=0.1005), app=0.005, total=0.12, started=1_700_000_000.25)
     metrics = parse_server_timing(timing.header())
-    assert set(metrics) == {"db", "pool", "app", "handler"}
+    assert set(metrics) == {"db", "pool", "app", "handler", "start"}
+    assert metrics["start"] == pytest.approx(1_700_000_000.25)
+    # The shared parser used by the timeline reads the header the same way.
+    assert wl.parse_server_timing(timing.header()) == pytest.approx(metrics)
 
 
 def test_timing_header_reports_milliseconds() -> None:
@@ -281,7 +287,7 @@ def test_timing_header_reports_milliseconds() -> None:
 
 def test_timing_header_of_an_empty_timing_is_still_valid() -> None:
     metrics = parse_server_timing(Timing(db=QueryTiming()).header())
-    assert metrics == {"db": 0.0, "pool": 0.0, "app": 0.0, "handler": 0.0}
+    assert metrics == {"db": 0.0, "pool": 0.0, "app": 0.0, "handler": 0.0, "start": 0.0}
 
 
 # --- CPU work ----------------------------------------------------------------------------------------------------
