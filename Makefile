@@ -14,12 +14,13 @@ export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick soak test test-fast lint plots serve-sync serve-async lock clean-venv
+.PHONY: help install benchmark quick timeline soak test test-fast lint plots serve-sync serve-async lock clean-venv
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
 	@echo "make benchmark RESUME=results/<run>  finish an interrupted run from its first missing step"
 	@echo "make quick                           3 user levels, about a minute"
+	@echo "make timeline                        two pages and a short request together, on one worker each side"
 	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
@@ -41,6 +42,9 @@ benchmark: $(STAMP)
 
 quick: $(STAMP)
 	$(PY) -m runner quick
+
+timeline: $(STAMP)
+	$(PY) -m runner.timeline "$$SCENARIO"
 
 soak: $(STAMP)
 	$(PY) -m runner.soak --duration "$$DURATION"

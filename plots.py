@@ -155,6 +155,78 @@ def throughput_chart(run: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def timeline_chart(data: dict[str, Any], path: Path) -> Path:
+    """Rows per request, sync above async on one time axis; then one page request broken down.
+
+    Light: from sending until the handler began (waiting for the worker, plus connecting and parsing). Dark: the
+    handler at work (its database waits included). Thin: the answer's way back. The bars are measured, per
+    request: the client's clock for send and receive, the server's Server-Timing header for the handler.
+    """
+    from runner.timeline import shown_round  # noqa: PLC0415 (keeps plots importable without the runner's extras)
+
+    servers = list(data["servers"].items())
+    fig, axes = plt.subplots(len(servers) + 1, 1, figsize=(10, 2.2 * len(servers) + 2.6),
+                             gridspec_kw={"height_ratios": [1.0] * len(servers) + [0.8]})  # fmt: skip
+    colours = {"sync": SYNC_COLOURS[0], "async": ASYNC_COLOURS[0]}
+    longest = 0.0
+    breakdown: list[tuple[str, dict[str, float]]] = []
+    for ax, (name, server) in zip(axes, servers, strict=False):
+        probes = shown_round(server["rounds"])
+        t0 = min(p["sent"] for p in probes)
+        for row, probe in enumerate(probes):
+            sent = (probe["sent"] - t0) * 1000
+            start = (probe["server_start"] - t0) * 1000
+            end = start + probe["handler_ms"]
+            received = (probe["received"] - t0) * 1000
+            longest = max(longest, received)
+            ax.barh(row, start - sent, left=sent, color="#d9d9d9", edgecolor="grey", height=0.55)
+            ax.barh(row, end - start, left=start, color=colours[server["kind"]], edgecolor="black", height=0.55)
+            ax.barh(row, received - end, left=end, color="black", height=0.12)
+            ax.annotate(f"{received - sent:.0f} ms", (received, row), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=8)  # fmt: skip
+        ax.set_yticks(range(len(probes)), [p["label"] for p in probes])
+        ax.invert_yaxis()
+        kind = "one sync worker" if server["kind"] == "sync" else "one event loop"
+        ax.set_title(f"{name} ({kind})", fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+        page = next(p for p in probes if p["path"] == "/page")
+        other = max(0.0, page["handler_ms"] - page["db_ms"] - page["app_ms"])
+        breakdown.append((name, {
+            "waiting, connecting, framework, HTTP": (page["received"] - page["sent"]) * 1000 - page["handler_ms"],
+            "database wait": page["db_ms"],
+            "app code (Python work)": page["app_ms"],
+            "rest of the handler": other,
+        }))  # fmt: skip
+    for ax in axes[: len(servers)]:
+        ax.set_xlim(0, longest * 1.15)
+    axes[len(servers) - 1].set_xlabel("ms since the first request was sent")
+    ax = axes[-1]
+    parts_colours = ["#d9d9d9", "#7570b3", "#e7298a", "#66a61e"]
+    for row, (_, parts) in enumerate(breakdown):
+        left = 0.0
+        for (label, value), colour in zip(parts.items(), parts_colours, strict=True):
+            ax.barh(
+                row, value, left=left, color=colour, edgecolor="black", height=0.5, label=label if row == 0 else None
+            )
+            left += value
+    ax.set_yticks(range(len(breakdown)), [name for name, _ in breakdown])
+    ax.invert_yaxis()
+    ax.set_xlabel("ms: where one page request's time went (the first page of the burst)")
+    ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    handles = [
+        Patch(facecolor="#d9d9d9", edgecolor="grey", label="sent, not yet started by the server (queued)"),
+        Patch(facecolor=colours["sync"], edgecolor="black", label="server working on it (sync)"),
+        Patch(facecolor=colours["async"], edgecolor="black", label="server working on it (async)"),
+    ]
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def render(run_dir: Path) -> list[Path]:
     """Redraw every chart and the report of a run from its ``run.json``. Returns the files written."""
     run_dir = Path(run_dir)
@@ -168,6 +240,9 @@ def render(run_dir: Path) -> list[Path]:
         draw(run, tmp)
         tmp.replace(final)
         written.append(final)
+    timeline = run.get("timeline")
+    if isinstance(timeline, dict) and timeline.get("servers"):
+        written.append(timeline_chart(timeline, charts / "timeline.png"))
     store.write_summary(run_dir, run)
     written.append(run_dir / store.SUMMARY_FILE)
     text = report.markdown(run)

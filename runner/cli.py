@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import store
+from runner import store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 held.enter_context(store.locked(run_dir))
                 current = resume_run(config, run_dir, store.load_run(run_dir))
             code = _sweep(config, current, console, err)
+            if code == 0:
+                _timeline(config, current, console, err)
             outputs = plots.render(current.dir)
     except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
@@ -119,6 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in outputs:
         console.print(f"  {path.relative_to(current.dir)}")
     return code if code != 0 else plots.exit_status(current.dir)
+
+
+def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -> None:
+    """After a complete sweep: the request timeline, saved into run.json. Its failure costs the run nothing."""
+    console.print("timeline: two pages and a short request together, on one sync worker and one event loop")
+    try:
+        current.doc["timeline"] = timeline.measure(config, current.cpus, current.dir / "raw" / "timeline")
+    except (ServerError, OSError) as error:
+        err.print(f"[yellow]timeline skipped:[/] {escape(str(error))}", soft_wrap=True)
+        current.doc["timeline"] = {"error": str(error)}
+    except KeyboardInterrupt:
+        err.print("[yellow]timeline interrupted:[/] its servers were stopped; the sweep's results are kept")
+        return
+    store.write_json(current.dir / store.RUN_FILE, current.doc)
 
 
 def _sweep(config: RunConfig, current: Run, console: Console, err: Console) -> int:

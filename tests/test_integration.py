@@ -99,7 +99,8 @@ def test_sweep_exits_cleanly_and_writes_every_file(small_run: tuple[subprocess.C
     assert latest.is_symlink()
     run_dir = latest.resolve()
     assert run_dir.name.endswith("-small")
-    for name in ("run.json", "summary.csv", "report.md", "charts/response_times.png", "charts/throughput.png"):
+    for name in ("run.json", "summary.csv", "report.md", "charts/response_times.png", "charts/throughput.png",
+                 "charts/timeline.png"):  # fmt: skip
         assert (run_dir / name).is_file(), name
     for name in ("charts/response_times.png", "charts/throughput.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -379,3 +380,30 @@ def test_a_harness_killed_outright_takes_its_servers_and_locust_with_it(tmp_path
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def test_the_timeline_shows_the_short_request_queued_on_sync_and_not_on_async(tmp_path: Path) -> None:
+    """From measured timestamps: behind one sync worker the short request starts only after both pages are done;
+    on one event loop it comes back before either page."""
+    scenario, results = _scenario(tmp_path, "timeline", "[1]")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.timeline", str(scenario), "--rounds", "2", "--results-dir", str(results)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = results.iterdir()
+    data = json.loads((run_dir / "timeline.json").read_text())
+    assert (run_dir / "charts" / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    kinds = {server["kind"]: server for server in data["servers"].values()}
+    for burst in kinds["sync"]["rounds"]:
+        probes = {p["label"]: p for p in burst}
+        short = probes["short"]
+        for page in (probes["page 1"], probes["page 2"]):
+            page_end = page["server_start"] + page["handler_ms"] / 1000
+            assert short["server_start"] >= page_end - 0.001, "the sync worker began the short request early"
+            assert short["received"] > page["received"]
+    for burst in kinds["async"]["rounds"]:
+        probes = {p["label"]: p for p in burst}
+        assert probes["short"]["received"] < min(probes["page 1"]["received"], probes["page 2"]["received"])
