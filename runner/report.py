@@ -434,6 +434,31 @@ def _setup(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _timeline_section(run: dict[str, Any]) -> list[str]:
+    """Three requests arriving together, read from the measured timeline (when the run has one)."""
+    data = run.get("timeline")
+    if not isinstance(data, dict):
+        return []
+    if data.get("error"):
+        return ["## Three requests arriving together", "", f"The timeline could not be measured: {data['error']}", ""]
+    from runner.timeline import shown_round  # noqa: PLC0415 (the timeline module starts servers; load it late)
+
+    lines = ["## Three requests arriving together", ""]
+    for name, server in data.get("servers", {}).items():
+        probes = {p["label"]: p for p in shown_round(server["rounds"])}
+        short, pages = probes.get("short"), [p for label, p in probes.items() if label != "short"]
+        if not short or not pages:
+            continue
+        took = (short["received"] - short["sent"]) * 1000
+        last_page = max((p["received"] - p["sent"]) * 1000 for p in pages)
+        order = "after both pages" if short["received"] > max(p["received"] for p in pages) else "before the pages"
+        lines.append(
+            f"- **{name}** ({'one sync worker' if server['kind'] == 'sync' else 'one event loop'}): the short request "
+            f"came back {order}, after {took:.0f} ms (the slower page: {last_page:.0f} ms)."
+        )
+    return [*lines, "", "![Timeline](charts/timeline.png)", ""]
+
+
 METHOD_NOTES = [
     "- **The sample** of each step is every request *sent* inside the measured window, followed to its end: requests "
     "still in flight when the window closed were allowed to finish (the drain). Requests sent during the warm-up "
@@ -492,6 +517,7 @@ def markdown(run: dict[str, Any]) -> str:
     for paragraph in reading(run):
         lines += [paragraph, ""]
     lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
+    lines += _timeline_section(run)
     lines += ["## Results per user level", ""]
     lines += _table(run)
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]

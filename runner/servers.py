@@ -121,8 +121,10 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
                 f"{server.spec.name} exited with code {server.process.returncode} while starting.\n"
                 f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
             )
-        pids = server.pids()
+        # Ask first, then list our tree: whatever answered existed before the list was taken, so a pid missing
+        # from it is truly not ours (listing first would miss a worker forked in between).
         answered = _health_pid(server.url)
+        pids = server.pids()
         if answered is not None and answered not in pids:
             raise ServerError(
                 f"{server.url} is answered by process {answered}, which {server.spec.name} did not start; "

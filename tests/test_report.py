@@ -402,3 +402,24 @@ def test_the_reading_claims_only_what_the_numbers_support() -> None:
     assert "mostly waiting" not in text
     assert "waits in the same queue" not in text
     assert "no queue for a worker held it back" in text
+
+
+def test_report_reads_the_timeline_when_there_is_one() -> None:
+    run = complete_run()
+
+    def probe(label: str, path: str, sent: float, received: float) -> dict[str, Any]:
+        return {"label": label, "path": path, "status": 200, "sent": sent, "received": received,
+                "server_start": sent, "handler_ms": 1.0, "db_ms": 0.5, "app_ms": 0.2}  # fmt: skip
+
+    run["timeline"] = {
+        "servers": {
+            "flask-gunicorn-1": {"kind": "sync", "rounds": [[probe("page 1", "/page", 0, 0.11),
+                                  probe("page 2", "/page", 0, 0.22), probe("short", "/short", 0, 0.25)]]},
+            "fastapi-uvicorn-1": {"kind": "async", "rounds": [[probe("page 1", "/page", 0, 0.11),
+                                   probe("page 2", "/page", 0, 0.12), probe("short", "/short", 0, 0.015)]]},
+        }
+    }  # fmt: skip
+    text = report.markdown(run)
+    assert "came back after both pages, after 250 ms" in text
+    assert "came back before the pages, after 15 ms" in text
+    assert "charts/timeline.png" in text
