@@ -19,7 +19,7 @@ export PYTHONPATH := $(CURDIR)
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
 	@echo "make benchmark RESUME=results/<run>  finish an interrupted run from its first missing step"
-	@echo "make quick                           3 user levels, about a minute"
+	@echo "make quick                           3 user levels, about 80 s"
 	@echo "make timeline                        two pages and a short request together, on one worker each side"
 	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
