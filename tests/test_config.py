@@ -114,133 +114,79 @@ def test_user_levels_are_sorted(tmp_path: Path) -> None:
 # --- bad scenarios: the message names the file and the key -----------------------------------------------------
 
 
-def test_unknown_top_level_key_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, top="colour = 'blue'")
+DUPLICATE_NAMES = '[[servers]]\nname = "same"\nserver = "gunicorn"\n\n[[servers]]\nname = "same"\nserver = "uvicorn"\n'
+
+# Each case: the parts of the scenario that are wrong, and what the message must name besides the file.
+REFUSED = [
+    pytest.param({"top": "colour = 'blue'"}, ["colour"], id="unknown top-level key"),
+    pytest.param({"load": LOAD + "spawn_rate = 10\n"}, ["load.spawn_rate"], id="unknown load key"),
+    pytest.param({"servers": SERVERS + "threads = 4\n"}, ["servers[1].threads"], id="unknown server key"),
+    pytest.param({"load": "[load]\nusers = [0, 5]"}, ["load.users"], id="users [0, 5]"),
+    pytest.param({"load": "[load]\nusers = [-5]"}, ["load.users"], id="users [-5]"),
+    pytest.param({"load": "[load]\nusers = [5, 2.5]"}, ["load.users"], id="users [5, 2.5]"),
+    pytest.param({"load": "[load]\nusers = [true]"}, ["load.users"], id="users [true]"),
+    pytest.param({"load": '[load]\nusers = ["5"]'}, ["load.users"], id='users ["5"]'),
+    pytest.param({"load": "[load]\nusers = []"}, ["load.users"], id="users []"),
+    pytest.param({"load": "[load]\nusers = [5, 10, 5]"}, ["load.users"], id="users [5, 10, 5]"),
+    pytest.param({"load": "[load]\nusers = [5]\nmeasure_s = 0"}, ["load.measure_s"], id="measure_s 0"),
+    pytest.param({"load": "[load]\nusers = [5]\nmeasure_s = -1"}, ["load.measure_s"], id="measure_s -1"),
+    pytest.param({"load": "[load]\nusers = [5]\nmeasure_s = -0.5"}, ["load.measure_s"], id="measure_s -0.5"),
+    pytest.param({"load": "[load]\nusers = [5]\nmeasure_s = nan"}, ["load.measure_s"], id="measure_s nan"),
+    pytest.param({"load": "[load]\nusers = [5]\nmeasure_s = inf"}, ["load.measure_s"], id="measure_s inf"),
+    pytest.param({"load": '[load]\nusers = [5]\nmeasure_s = "15"'}, ["load.measure_s"], id='measure_s "15"'),
+    pytest.param({"load": "[load]\nusers = [5]\nwarmup_s = -1"}, ["load.warmup_s"], id="negative warmup"),
+    pytest.param(
+        {"load": "[load]\nusers = [5]\nthink_time_s = [8, 2]"}, ["load.think_time_s"], id="think_time_s [8, 2]"
+    ),
+    pytest.param({"load": "[load]\nusers = [5]\nthink_time_s = [1]"}, ["load.think_time_s"], id="think_time_s [1]"),
+    pytest.param(
+        {"load": "[load]\nusers = [5]\nthink_time_s = [1, 2, 3]"}, ["load.think_time_s"], id="think_time_s [1, 2, 3]"
+    ),
+    pytest.param(
+        {"load": "[load]\nusers = [5]\nthink_time_s = [-1, 2]"}, ["load.think_time_s"], id="think_time_s [-1, 2]"
+    ),
+    pytest.param({"load": "[load]\nusers = [5]\nthink_time_s = 3"}, ["load.think_time_s"], id="think_time_s 3"),
+    pytest.param(
+        {"load": "[load]\nusers = [5]\npage_weight = 0\nshort_weight = 0"}, ["page_weight"], id="both weights zero"
+    ),
+    pytest.param(
+        {"servers": '[[servers]]\nname = "web"\nserver = "nginx"\n'},
+        ["servers[0].server", "nginx"],
+        id="unknown server type",
+    ),
+    pytest.param({"servers": DUPLICATE_NAMES}, ["servers", "same"], id="duplicate server names"),
+    pytest.param({"servers": ""}, ["servers"], id="no servers"),
+    pytest.param(
+        {"servers": '[[servers]]\nserver = "gunicorn"\nworkers = 0\n'}, ["servers[0].workers"], id="workers 0"
+    ),
+    pytest.param(
+        {"servers": '[[servers]]\nserver = "gunicorn"\nworkers = -2\n'}, ["servers[0].workers"], id="workers -2"
+    ),
+    pytest.param(
+        {"servers": '[[servers]]\nserver = "gunicorn"\nworkers = 1.5\n'}, ["servers[0].workers"], id="workers 1.5"
+    ),
+    pytest.param({"extra": "[workload]\nlisting_ms = -5\n"}, ["workload.listing_ms"], id="workload out of range"),
+    pytest.param({"extra": "[database]\npool_size = 5\n"}, ["database.pool_size"], id="unknown database key"),
+    pytest.param({"extra": "[database]\ncapacity = 2.5\n"}, ["database.capacity"], id="fractional capacity"),
+    pytest.param({"extra": "[workload]\nlisting_rows = 2.5\n"}, ["workload.listing_rows"], id="fractional rows"),
+]
+
+
+@pytest.mark.parametrize(("parts", "needles"), REFUSED)
+def test_a_bad_scenario_is_refused_naming_the_file_and_the_key(
+    tmp_path: Path, parts: dict[str, str], needles: list[str]
+) -> None:
+    path = scenario(tmp_path, **parts)
     message = load_error(path)
     assert str(path) in message
-    assert "colour" in message
-
-
-def test_unknown_key_in_load_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, load=LOAD + "spawn_rate = 10\n")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.spawn_rate" in message
-
-
-def test_unknown_key_in_a_server_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, servers=SERVERS + "threads = 4\n")
-    message = load_error(path)
-    assert str(path) in message
-    assert "servers[1].threads" in message
-
-
-@pytest.mark.parametrize("users", ["[0, 5]", "[-5]", "[5, 2.5]", "[true]", '["5"]'])
-def test_user_counts_must_be_positive_whole_numbers(tmp_path: Path, users: str) -> None:
-    path = scenario(tmp_path, load=f"[load]\nusers = {users}")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.users" in message
-
-
-def test_empty_users_list_is_refused(tmp_path: Path) -> None:
-    path = scenario(tmp_path, load="[load]\nusers = []")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.users" in message
-
-
-def test_a_user_count_listed_twice_is_refused(tmp_path: Path) -> None:
-    path = scenario(tmp_path, load="[load]\nusers = [5, 10, 5]")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.users" in message
-
-
-@pytest.mark.parametrize("measure", ["0", "-1", "-0.5", "nan", "inf", '"15"'])
-def test_measure_s_must_be_a_positive_number(tmp_path: Path, measure: str) -> None:
-    path = scenario(tmp_path, load=f"[load]\nusers = [5]\nmeasure_s = {measure}")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.measure_s" in message
+    for needle in needles:
+        assert needle in message
 
 
 def test_zero_warmup_and_drain_are_allowed(tmp_path: Path) -> None:
     path = scenario(tmp_path, load="[load]\nusers = [5]\nwarmup_s = 0\ndrain_s = 0")
     load = load_config(str(path)).load
     assert (load.warmup_s, load.drain_s) == (0, 0)
-
-
-def test_negative_warmup_is_refused(tmp_path: Path) -> None:
-    path = scenario(tmp_path, load="[load]\nusers = [5]\nwarmup_s = -1")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.warmup_s" in message
-
-
-@pytest.mark.parametrize("think", ["[8, 2]", "[1]", "[1, 2, 3]", "[-1, 2]", "3"])
-def test_think_time_must_be_min_then_max(tmp_path: Path, think: str) -> None:
-    path = scenario(tmp_path, load=f"[load]\nusers = [5]\nthink_time_s = {think}")
-    message = load_error(path)
-    assert str(path) in message
-    assert "load.think_time_s" in message
-
-
-def test_both_weights_zero_is_refused(tmp_path: Path) -> None:
-    path = scenario(tmp_path, load="[load]\nusers = [5]\npage_weight = 0\nshort_weight = 0")
-    message = load_error(path)
-    assert str(path) in message
-    assert "page_weight" in message
-
-
-def test_unknown_server_type_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, servers='[[servers]]\nname = "web"\nserver = "nginx"\n')
-    message = load_error(path)
-    assert str(path) in message
-    assert "servers[0].server" in message
-    assert "nginx" in message
-
-
-def test_duplicate_server_names_are_refused(tmp_path: Path) -> None:
-    servers = '[[servers]]\nname = "same"\nserver = "gunicorn"\n\n[[servers]]\nname = "same"\nserver = "uvicorn"\n'
-    message = load_error(scenario(tmp_path, servers=servers))
-    assert str(tmp_path / "scenario.toml") in message
-    assert "servers" in message
-    assert "same" in message
-
-
-def test_a_scenario_without_servers_is_refused(tmp_path: Path) -> None:
-    message = load_error(scenario(tmp_path, servers=""))
-    assert str(tmp_path / "scenario.toml") in message
-    assert "servers" in message
-
-
-@pytest.mark.parametrize("workers", ["0", "-2", "1.5"])
-def test_server_workers_must_be_a_positive_whole_number(tmp_path: Path, workers: str) -> None:
-    path = scenario(tmp_path, servers=f'[[servers]]\nserver = "gunicorn"\nworkers = {workers}\n')
-    message = load_error(path)
-    assert str(path) in message
-    assert "servers[0].workers" in message
-
-
-def test_a_workload_value_out_of_range_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, extra="[workload]\nlisting_ms = -5\n")
-    message = load_error(path)
-    assert str(path) in message
-    assert "listing_ms" in message
-
-
-def test_an_unknown_database_key_names_file_and_key(tmp_path: Path) -> None:
-    path = scenario(tmp_path, extra="[database]\npool_size = 5\n")
-    message = load_error(path)
-    assert str(path) in message
-    assert "database.pool_size" in message
-
-
-@pytest.mark.parametrize("extra", ["[database]\ncapacity = 2.5\n", "[workload]\nlisting_rows = 2.5\n"])
-def test_a_non_integer_count_is_refused_before_anything_starts(tmp_path: Path, extra: str) -> None:
-    message = load_error(scenario(tmp_path, extra=extra))
-    assert str(tmp_path / "scenario.toml") in message
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
