@@ -308,56 +308,33 @@ def test_step_figures_serialise_to_plain_data(tmp_path: Path) -> None:
     json.dumps(data)
 
 
-@pytest.mark.parametrize("missing", ["locust.json", "requests.csv", "window.json"])
-def test_a_missing_output_file_is_named(tmp_path: Path, missing: str) -> None:
+# Each case: which output file is damaged, how (deleted, replaced, or a line appended), and with what.
+DAMAGED = [
+    pytest.param("locust.json", "delete", "", id="locust.json missing"),
+    pytest.param("requests.csv", "delete", "", id="requests.csv missing"),
+    pytest.param("window.json", "delete", "", id="window.json missing"),
+    pytest.param("locust.json", "replace", '{"truncated": ', id="locust.json truncated"),
+    pytest.param("window.json", "replace", '{"truncated": ', id="window.json truncated"),
+    pytest.param("locust.json", "replace", '{"name": "page"}', id="locust.json not a list"),
+    pytest.param("window.json", "replace", '{"test_start": 1.0, "unfinished": []}', id="window never opened"),
+    pytest.param("requests.csv", "append", "1001.0,fast,page,1,\n", id="raw log with a non-number"),
+    pytest.param("requests.csv", "replace", "when,how_long\n1001.0,5.0\n", id="raw log without its columns"),
+    pytest.param("requests.csv", "append", "1001.0\n", id="raw log with a truncated row"),
+]
+
+
+@pytest.mark.parametrize(("name", "how", "text"), DAMAGED)
+def test_a_damaged_output_file_is_named(tmp_path: Path, name: str, how: str, text: str) -> None:
     paths = write_step(tmp_path)
-    (tmp_path / missing).unlink()
-    with pytest.raises(OutputError, match=re.escape(missing)):
-        step_figures(*paths)
-
-
-@pytest.mark.parametrize("corrupt", ["locust.json", "window.json"])
-def test_a_corrupt_json_file_is_named(tmp_path: Path, corrupt: str) -> None:
-    paths = write_step(tmp_path)
-    (tmp_path / corrupt).write_text('{"truncated": ', encoding="utf-8")
-    with pytest.raises(OutputError, match=re.escape(corrupt)):
-        step_figures(*paths)
-
-
-def test_locust_json_that_is_not_a_list_is_named(tmp_path: Path) -> None:
-    paths = write_step(tmp_path)
-    (tmp_path / "locust.json").write_text('{"name": "page"}', encoding="utf-8")
-    with pytest.raises(OutputError, match=r"locust\.json"):
-        step_figures(*paths)
-
-
-def test_a_window_that_never_opened_is_named(tmp_path: Path) -> None:
-    paths = write_step(tmp_path)
-    (tmp_path / "window.json").write_text(json.dumps({"test_start": 1.0, "unfinished": []}), encoding="utf-8")
-    with pytest.raises(OutputError, match=r"window\.json"):
-        step_figures(*paths)
-
-
-def test_a_raw_log_with_a_non_number_is_named(tmp_path: Path) -> None:
-    paths = write_step(tmp_path)
-    with (tmp_path / "requests.csv").open("a", encoding="utf-8") as handle:
-        handle.write("1001.0,fast,page,1,\n")
-    with pytest.raises(OutputError, match=r"requests\.csv"):
-        step_figures(*paths)
-
-
-def test_a_raw_log_without_its_columns_is_named(tmp_path: Path) -> None:
-    paths = write_step(tmp_path)
-    (tmp_path / "requests.csv").write_text("when,how_long\n1001.0,5.0\n", encoding="utf-8")
-    with pytest.raises(OutputError, match=r"requests\.csv"):
-        step_figures(*paths)
-
-
-def test_a_raw_log_with_a_truncated_row_is_named(tmp_path: Path) -> None:
-    paths = write_step(tmp_path)
-    with (tmp_path / "requests.csv").open("a", encoding="utf-8") as handle:
-        handle.write("1001.0\n")
-    with pytest.raises(OutputError, match=r"requests\.csv"):
+    target = tmp_path / name
+    if how == "delete":
+        target.unlink()
+    elif how == "replace":
+        target.write_text(text, encoding="utf-8")
+    else:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    with pytest.raises(OutputError, match=re.escape(name)):
         step_figures(*paths)
 
 
