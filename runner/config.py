@@ -16,13 +16,45 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from async_app.settings import ANYIO_THREAD_LIMIT
 from simdb import ConfigError, DatabaseConfig, WorkloadConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIR = ROOT / "scenarios"
 
 ServerType = Literal["gunicorn", "uvicorn"]
-SERVER_TYPES: dict[str, Literal["sync", "async"]] = {"gunicorn": "sync", "uvicorn": "async"}
+WorkerClass = Literal["sync", "gthread", "gevent"]
+Endpoints = Literal["async", "def", "blocking"]
+# How one configuration serves requests: gunicorn's worker class or the style of uvicorn's endpoints.
+Mode = Literal["sync", "gthread", "gevent", "async", "def", "blocking"]
+Kind = Literal["sync", "async"]
+
+# Each server type, the scenario key that chooses its mode, and its modes. The first mode is the default: what
+# every scenario meant before the other modes existed (gunicorn sync workers, uvicorn with `async def` endpoints).
+SERVER_TYPES: dict[str, tuple[str, tuple[Mode, ...]]] = {
+    "gunicorn": ("worker_class", ("sync", "gthread", "gevent")),
+    "uvicorn": ("endpoints", ("async", "def", "blocking")),
+}
+# The kind is about the server, not the endpoint code: "async" where each worker runs an event loop that
+# multiplexes its connections (uvicorn whatever its endpoints; gunicorn's gevent worker, whose hub is an event loop
+# that every monkey-patched blocking call yields to), "sync" where a request holds an OS thread from start to
+# end and nothing else runs on it (gunicorn sync and gthread). It picks the charts' colour family; how many
+# requests fit at once is ServerConfig.slots, which is what a comparison must state.
+MODE_KINDS: dict[Mode, Kind] = {
+    "sync": "sync",
+    "gthread": "sync",
+    "gevent": "async",
+    "async": "async",
+    "def": "async",
+    "blocking": "async",
+}
+# The one size some modes have besides `workers`, and its default: gunicorn's own (threads 1, worker_connections
+# 1000) and AnyIO's (40 threads), so leaving it out means what the server would do by itself.
+MODE_SIZES: dict[Mode, tuple[str, int]] = {
+    "gthread": ("threads", 1),
+    "gevent": ("connections", 1000),
+    "def": ("thread_limit", ANYIO_THREAD_LIMIT),
+}
 
 
 class ScenarioError(Exception):
@@ -45,16 +77,161 @@ class LoadConfig:
 
 
 @dataclass(frozen=True)
+class BurstConfig:
+    """The burst over time: one Locust run per server whose user count follows ``stages``.
+
+    Each stage is (users, seconds). The default scenario holds a few users, jumps to many at once and drops
+    back, so the chart shows the moment the crowd arrives and how long the server takes to recover after it
+    leaves. No stages: no burst run.
+    """
+
+    stages: tuple[tuple[int, float], ...] = ()
+    # How long requests still in flight when the last stage ends may take to finish.
+    drain_s: float = 30.0
+
+    @property
+    def seconds(self) -> float:
+        return sum(seconds for _, seconds in self.stages)
+
+
+class ServerSettingError(ValueError):
+    """A server configuration does not hold together; ``key`` names the setting so the scenario error can too."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"{key} {detail}")
+        self.key = key
+        self.detail = detail
+
+
+def _whole_positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True)
 class ServerConfig:
-    """One server configuration under test."""
+    """One server configuration under test.
+
+    ``server`` picks the program, then one key picks how it serves requests: gunicorn's ``worker_class`` (sync,
+    gthread, gevent) or uvicorn's ``endpoints`` (async, def, blocking). A size that belongs to one mode only
+    (``threads`` for gthread, ``connections`` for gevent, ``thread_limit`` for def) is None everywhere else, so a
+    saved run.json says plainly which settings applied. Construction fills in the defaults, so a configuration saved
+    before these keys existed rebuilds as exactly what it ran.
+    """
 
     name: str
     server: ServerType
     workers: int = 1
+    worker_class: WorkerClass | None = None
+    threads: int | None = None
+    connections: int | None = None
+    endpoints: Endpoints | None = None
+    thread_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        """Check the combination and fill in the defaults (a frozen dataclass sets them through object)."""
+        if self.server not in SERVER_TYPES:
+            known = ", ".join(sorted(SERVER_TYPES))
+            raise ServerSettingError("server", f"is {self.server!r}; known servers: {known}")
+        if not _whole_positive(self.workers):
+            raise ServerSettingError("workers", f"must be a whole number > 0, got {self.workers!r}")
+        chooser, modes = SERVER_TYPES[self.server]
+        choices = " | ".join(f'"{m}"' for m in modes)
+        for other_server, (other, _) in SERVER_TYPES.items():
+            if other != chooser and getattr(self, other) is not None:
+                raise ServerSettingError(
+                    other, f"is a {other_server} setting; {self.server} is set with {chooser} = {choices}"
+                )
+        chosen = getattr(self, chooser)
+        mode = modes[0] if chosen is None else chosen
+        if mode not in modes:
+            raise ServerSettingError(chooser, f"is {mode!r}; {self.server} knows {choices}")
+        object.__setattr__(self, chooser, mode)
+        for owner, (key, default) in MODE_SIZES.items():
+            value = getattr(self, key)
+            if owner != mode:
+                if value is not None:
+                    owner_server, (owner_chooser, _) = next((k, v) for k, v in SERVER_TYPES.items() if owner in v[1])
+                    where = "" if owner_server == self.server else f"{owner_server} with "
+                    raise ServerSettingError(
+                        key, f'applies only to {where}{owner_chooser} = "{owner}"; this is {self.server} {mode}'
+                    )
+            elif value is None:
+                object.__setattr__(self, key, default)
+            elif not _whole_positive(value):
+                raise ServerSettingError(key, f"must be a whole number > 0, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerConfig:
+        """Rebuild a saved configuration, old ones too: the keys they lack default to what they ran."""
+        return cls(**data)
 
     @property
-    def kind(self) -> Literal["sync", "async"]:
-        return SERVER_TYPES[self.server]
+    def mode(self) -> Mode:
+        """The one word for how requests are served: the worker class (gunicorn) or endpoint style (uvicorn)."""
+        mode = self.worker_class if self.server == "gunicorn" else self.endpoints
+        if mode is None:  # pragma: no cover - __post_init__ always fills it in
+            raise AssertionError(f"{self.name}: no mode")
+        return mode
+
+    @property
+    def kind(self) -> Kind:
+        """sync or async, by the server's machinery (see MODE_KINDS for why gevent counts as async)."""
+        return MODE_KINDS[self.mode]
+
+    @property
+    def processes(self) -> int:
+        """Worker processes, the master or supervisor not counted: each has its own database pool and event loop."""
+        return self.workers
+
+    @property
+    def per_worker(self) -> int | None:
+        """Requests one worker process can have in service at once; None where only the machine bounds it."""
+        mode = self.mode
+        if mode in MODE_SIZES:
+            size: int | None = getattr(self, MODE_SIZES[mode][0])
+            return size
+        # sync: a worker is one thread. blocking: the blocking call holds the worker's only event loop, so it
+        # finishes one request before it can even read the next. async: every wait yields to the loop.
+        return None if mode == "async" else 1
+
+    @property
+    def slots(self) -> int | None:
+        """Requests that can be in service at once across all workers (None: no per-request limit).
+
+        A request beyond them waits in a queue (the kernel's backlog, gthread's or gevent's accepted-connection
+        list, AnyIO's limiter) however idle the server is while its requests wait on the database. For gevent the
+        count is connections, so an idle keep-alive connection holds one too.
+        """
+        per_worker = self.per_worker
+        return None if per_worker is None else self.workers * per_worker
+
+    def describe(self) -> str:
+        """A short human text: what the report's setup and the chart legends say about this configuration."""
+        workers, mode = self.workers, self.mode
+        if mode == "sync":
+            return f"{workers} sync worker{_s(workers)}"
+        if mode in ("gthread", "gevent"):
+            unit = "thread" if mode == "gthread" else "connection"
+            size = self.per_worker or 0
+            return f"{workers} worker{_s(workers)} x {size} {unit}{_s(size)} ({mode})"
+        loops = f"{workers} event loop{_s(workers)}"
+        if mode == "def":
+            each = " each" if workers > 1 else ""
+            limit = self.per_worker or 0
+            return f"{loops}, def endpoints in {_a(limit)} {limit}-thread pool{each}"
+        if mode == "blocking":
+            return f"{loops}, blocking call inside async def"
+        return f"{loops}, async def endpoints"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _a(count: int) -> str:
+    """The article a number takes when read aloud: an 8-, 11-, 18-, 80-thread pool, a 40-thread pool."""
+    digits = str(count)
+    return "an" if digits[0] == "8" or (len(digits) % 3 == 2 and digits[:2] in ("11", "18")) else "a"
 
 
 @dataclass(frozen=True)
@@ -80,6 +257,7 @@ class RunConfig:
     database: DatabaseConfig
     servers: tuple[ServerConfig, ...]
     run: RunSettings = field(default_factory=RunSettings)
+    burst: BurstConfig = field(default_factory=BurstConfig)
     overrides: tuple[str, ...] = ()
 
     @property
@@ -108,10 +286,19 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         load=LoadConfig(**load),
         workload=WorkloadConfig(**data["workload"]),
         database=DatabaseConfig(**data["database"]),
-        servers=tuple(ServerConfig(**s) for s in data["servers"]),
+        servers=tuple(ServerConfig.from_dict(s) for s in data["servers"]),
         run=RunSettings(**data["run"]),
         overrides=tuple(data.get("overrides", ())),
+        # Runs saved before the burst existed have none.
+        burst=_burst_from_dict(data.get("burst")),
     )
+
+
+def _burst_from_dict(data: Mapping[str, Any] | None) -> BurstConfig:
+    if not data:
+        return BurstConfig()
+    stages = tuple((int(users), float(seconds)) for users, seconds in data.get("stages", ()))
+    return BurstConfig(stages=stages, drain_s=float(data.get("drain_s", BurstConfig.drain_s)))
 
 
 # --- finding and reading scenario files ------------------------------------------------------------------------
@@ -227,7 +414,7 @@ def apply_overrides(
 
 # --- validation ------------------------------------------------------------------------------------------------
 
-TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run"}
+TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run", "burst"}
 # Counts cross into server processes as text and are read back as int there, so they must be whole here.
 WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed"}
 
@@ -306,13 +493,40 @@ def _build_servers(value: Any, path: Path) -> tuple[ServerConfig, ...]:
         name = table.get("name", server)
         if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ScenarioError(f"{path}: '{where}.name' must be letters, digits, '-' or '_', got {name!r}")
-        workers = table.get("workers", 1)
-        _positive(workers, f"{where}.workers", path, integer=True)
-        servers.append(ServerConfig(name=name, server=server, workers=workers))
+        # ServerConfig checks the combination itself (it is also rebuilt from run.json); this only says where.
+        try:
+            servers.append(ServerConfig(**{**table, "name": name}))
+        except ServerSettingError as error:
+            raise ScenarioError(f"{path}: '{where}.{error.key}' {error.detail}") from None
     names = [s.name for s in servers]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{path}: two [[servers]] share a name: {names}")
     return tuple(servers)
+
+
+# A burst stage above this many users would measure the client, not the server, on this kind of machine.
+MAX_BURST_USERS = 5000
+
+
+def _build_burst(table: dict[str, Any], path: Path) -> BurstConfig:
+    _check_keys("burst.", table, {f.name for f in fields(BurstConfig)}, path)
+    stages = table.get("stages", [])
+    if not isinstance(stages, list):
+        raise ScenarioError(f"{path}: 'burst.stages' must be a list of [users, seconds] pairs")
+    parsed: list[tuple[int, float]] = []
+    for index, stage in enumerate(stages):
+        where = f"burst.stages[{index}]"
+        if not isinstance(stage, list) or len(stage) != 2:
+            raise ScenarioError(f"{path}: '{where}' must be a [users, seconds] pair, got {stage!r}")
+        users, seconds = stage
+        _positive(users, f"{where} users", path, integer=True)
+        _positive(seconds, f"{where} seconds", path)
+        if users > MAX_BURST_USERS:
+            raise ScenarioError(f"{path}: '{where}' asks for {users} users; at most {MAX_BURST_USERS}")
+        parsed.append((users, float(seconds)))
+    drain = table.get("drain_s", BurstConfig.drain_s)
+    _positive(drain, "burst.drain_s", path, allow_zero=True)
+    return BurstConfig(stages=tuple(parsed), drain_s=float(drain))
 
 
 def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tuple[str, ...] = ()) -> RunConfig:
@@ -359,6 +573,7 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
         servers=_build_servers(data.get("servers"), path),
         run=run,
         overrides=overrides,
+        burst=_build_burst(_table(data, "burst", path), path),
     )
 
 
@@ -403,7 +618,9 @@ def resume_config(
     merged, _ = apply_overrides(data, environ, flags)
     current = build_config(merged, path, sha)
     changed = [
-        name for name in ("load", "workload", "database", "servers") if asdict(current)[name] != asdict(config)[name]
+        name
+        for name in ("load", "workload", "database", "servers", "burst")
+        if asdict(current)[name] != asdict(config)[name]
     ]
     changed += [
         f"run.{key}"

@@ -1,7 +1,9 @@
-"""``python -m runner.serve {sync,async}``: run one server in the foreground, as the benchmark runs it.
+"""``python -m runner.serve {sync,async,NAME}``: run one server in the foreground, as the benchmark runs it.
 
 For pointing other tools (wrk, a browser, your own Locust file) at exactly the server the benchmark measures: the
-command line comes from :func:`runner.servers.command`, so the two can never differ.
+command line comes from :func:`runner.servers.command` and the environment from :func:`runner.servers.server_env`,
+so the two can never differ. ``sync`` and ``async`` serve the scenario's first gunicorn or uvicorn configuration;
+any other word names a configuration of the scenario, e.g. ``flask-gevent``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from runner.config import ROOT, ScenarioError, ServerConfig, ServerType, load_config
 from runner.servers import HOST, command, port_in_use, server_env
@@ -19,7 +22,9 @@ KINDS: dict[str, ServerType] = {"sync": "gunicorn", "async": "uvicorn"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=sorted(KINDS), help="sync (Flask/gunicorn) or async (FastAPI/uvicorn)")
+    parser.add_argument(
+        "kind", help="sync (Flask/gunicorn), async (FastAPI/uvicorn), or the name of one of the scenario's servers"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     parser.add_argument("--workers", type=int, default=None, help="workers (default: the scenario's)")
     parser.add_argument("--scenario", default="default", help="scenario whose waits and workers to use")
@@ -32,24 +37,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    server = KINDS[args.kind]
-    spec = next((s for s in config.servers if s.server == server), ServerConfig(name=server, server=server))
+    if args.kind in KINDS:
+        server = KINDS[args.kind]
+        spec = next((s for s in config.servers if s.server == server), ServerConfig(name=server, server=server))
+    else:
+        named = {s.name: s for s in config.servers}
+        if args.kind not in named:
+            choices = ", ".join([*sorted(KINDS), *named])
+            print(
+                f"error: {args.kind!r} is not sync, async or a server of {config.source} ({choices})", file=sys.stderr
+            )
+            return 2
+        spec = named[args.kind]
     if args.workers is not None:
         if args.workers < 1:
             print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
             return 2
-        spec = ServerConfig(name=spec.name, server=spec.server, workers=args.workers)
+        spec = replace(spec, workers=args.workers)
     if port_in_use(args.port):
+        again = (
+            f"make serve-{args.kind} PORT={args.port + 1}"
+            if args.kind in KINDS
+            else f"python -m runner.serve {args.kind} --scenario {args.scenario} --port {args.port + 1}"
+        )
         print(
             f"error: port {args.port} on {HOST} is already in use. Stop what holds it, or choose another port, "
-            f"e.g. make serve-{args.kind} PORT={args.port + 1}",
+            f"e.g. {again}",
             file=sys.stderr,
         )
         return 2
     argv_server = command(spec, args.port)
-    print(f"{spec.name}: {spec.workers} worker(s) on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    print(f"{spec.name}: {spec.describe()} on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.chdir(ROOT)
-    os.execve(argv_server[0], argv_server, server_env(config))  # noqa: S606 (an argument list, no shell)
+    os.execve(argv_server[0], argv_server, server_env(config, spec))  # noqa: S606 (an argument list, no shell)
     return 0  # pragma: no cover - execve does not return
 
 

@@ -2,7 +2,9 @@
 
 Each step gets a fresh server so no queue, connection or warm cache carries over from the previous step. Both
 servers bind to 127.0.0.1 only, log no access lines, and get their database and workload settings through the
-environment (the only channel into a forked worker), read once when the app is created.
+environment (the only channel into a forked worker), read once when the app is created. gunicorn's worker class
+and its sizes are on its command line; uvicorn's endpoint style, which only the app can act on, travels in the
+environment too (``APP_*``, see :mod:`async_app.settings`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from async_app.settings import ANYIO_THREAD_LIMIT, AppSettings
 from runner.config import ROOT, RunConfig, ServerConfig
 from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
 
@@ -32,10 +35,14 @@ class ServerError(RuntimeError):
 def command(spec: ServerConfig, port: int) -> list[str]:
     """The exact command line for one server configuration; also shown in reports so anyone can rerun it."""
     if spec.server == "gunicorn":
+        # The worker class is always stated, so the command means the same whatever the config file says.
+        sizes = {"gthread": ["--threads", str(spec.threads)], "gevent": ["--worker-connections", str(spec.connections)]}
         return [
             sys.executable, "-m", "gunicorn",
             "--config", str(ROOT / "sync_app" / "gunicorn.conf.py"),
             "--workers", str(spec.workers),
+            "--worker-class", spec.mode,
+            *sizes.get(spec.mode, []),
             "--bind", f"{HOST}:{port}",
         ]  # fmt: skip
     return [
@@ -55,9 +62,16 @@ def expected_processes(spec: ServerConfig) -> int:
     return 1 if spec.workers == 1 else spec.workers + 1
 
 
-def server_env(config: RunConfig) -> dict[str, str]:
-    """Only what the server needs: the scenario's database and workload, and where the code is."""
-    return clean_env(**config.database.to_env(), **config.workload.to_env(), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+def server_env(config: RunConfig, spec: ServerConfig) -> dict[str, str]:
+    """Only what the server needs: the scenario's database and workload, where the code is, and for uvicorn which
+    endpoints to register and that every worker must die with its parent (gunicorn's post_fork does that itself)."""
+    app: dict[str, str] = {}
+    if spec.server == "uvicorn":
+        limit = ANYIO_THREAD_LIMIT if spec.thread_limit is None else spec.thread_limit  # used by def endpoints only
+        app = AppSettings(endpoints=spec.endpoints or "async", thread_limit=limit, die_with_parent=True).to_env()
+    return clean_env(
+        **config.database.to_env(), **config.workload.to_env(), **app, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"
+    )
 
 
 def free_port() -> int:
@@ -149,7 +163,7 @@ def serve(
     port = port if port is not None else free_port()
     if port_in_use(port):
         raise ServerError(f"port {port} on {HOST} is already in use; stop what holds it or choose another port")
-    process = start_group(command(spec, port), log_path=log_path, env=server_env(config), cwd=ROOT, cpus=cpus)
+    process = start_group(command(spec, port), log_path=log_path, env=server_env(config, spec), cwd=ROOT, cpus=cpus)
     server = RunningServer(spec, port, process, log_path)
     try:
         wait_until_ready(server, config.run.startup_timeout_s, cpus)

@@ -1,7 +1,8 @@
 """gunicorn settings for the sync app.
 
-These are the defaults for ``make serve-sync``; the benchmark runner passes ``--workers`` and ``--bind`` on the
-command line, which gunicorn lets override this file. Everything that makes a measured run fair lives here.
+These are the defaults for ``make serve-sync``; the benchmark runner passes ``--workers``, ``--worker-class`` (with
+``--threads`` for gthread, ``--worker-connections`` for gevent) and ``--bind`` on the command line, which gunicorn
+lets override this file. Everything that makes a measured run fair lives here.
 """
 
 import ctypes
@@ -11,12 +12,15 @@ import sys
 wsgi_app = "sync_app.app:create_app()"
 bind = "127.0.0.1:8000"  # loopback only: nothing outside this machine is ever served
 workers = 3  # gunicorn's own advice for one core (2 x cores + 1); a scenario states its own count
-worker_class = "sync"  # one request at a time per worker: the model this benchmark is about
+worker_class = "sync"  # one request at a time per worker, the model this benchmark is about; a scenario may
+# choose gthread (threads per worker) or gevent (the stdlib monkey-patched, so time.sleep yields to gevent's hub)
 threads = 1
 backlog = 2048  # gunicorn's default; a burst waits here, in the kernel, for a free worker
 timeout = 30
 graceful_timeout = 5
-# No keepalive setting: the sync worker closes the connection after every response whatever it says.
+# The sync worker closes the connection after every response whatever this says; gthread and gevent keep an idle
+# connection open this long, as uvicorn does by default (its --timeout-keep-alive is 5 s; gunicorn's default is 2).
+keepalive = 5
 accesslog = None  # access logs distort results; uvicorn runs with --no-access-log to match
 errorlog = "-"
 loglevel = "warning"
@@ -28,7 +32,9 @@ def post_fork(server: object, worker: object) -> None:
 
     The benchmark arms the master the same way, so a harness killed outright leaves no server behind; the
     workers need their own setting because the kernel clears it on fork. Without it an orphaned sync worker
-    lingers until its next select() times out (``timeout / 2``, 15 s here). It costs nothing per request.
+    lingers until its next select() times out (``timeout / 2``, 15 s here). It costs nothing per request. It runs
+    for every worker class (gunicorn calls it right after the fork, before gevent patches anything), and
+    gthread's request threads belong to the worker process the signal kills.
     """
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG

@@ -10,12 +10,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from runner import report
 from runner.cli import main
 from runner.config import (
     LoadConfig,
     RunConfig,
     ScenarioError,
     ServerConfig,
+    ServerSettingError,
     config_from_dict,
     load_config,
 )
@@ -111,16 +113,138 @@ def test_user_levels_are_sorted(tmp_path: Path) -> None:
     assert load_config(str(path)).load.users == (5, 10, 50)
 
 
+# --- the server matrix ---------------------------------------------------------------------------------------------
+
+MATRIX = """
+[[servers]]
+name = "flask-sync"
+server = "gunicorn"
+workers = 3
+
+[[servers]]
+name = "flask-gthread"
+server = "gunicorn"
+worker_class = "gthread"
+workers = 3
+threads = 8
+
+[[servers]]
+name = "flask-gevent"
+server = "gunicorn"
+worker_class = "gevent"
+connections = 500
+
+[[servers]]
+name = "fastapi-async"
+server = "uvicorn"
+workers = 2
+
+[[servers]]
+name = "fastapi-def"
+server = "uvicorn"
+endpoints = "def"
+thread_limit = 8
+workers = 2
+
+[[servers]]
+name = "fastapi-def-default"
+server = "uvicorn"
+endpoints = "def"
+
+[[servers]]
+name = "fastapi-blocking"
+server = "uvicorn"
+endpoints = "blocking"
+workers = 2
+"""
+
+# name -> (kind, processes, slots, describe())
+MATRIX_EXPECTED = {
+    "flask-sync": ("sync", 3, 3, "3 sync workers"),
+    "flask-gthread": ("sync", 3, 24, "3 workers x 8 threads (gthread)"),
+    "flask-gevent": ("async", 1, 500, "1 worker x 500 connections (gevent)"),
+    "fastapi-async": ("async", 2, None, "2 event loops, async def endpoints"),
+    "fastapi-def": ("async", 2, 16, "2 event loops, def endpoints in an 8-thread pool each"),
+    "fastapi-def-default": ("async", 1, 40, "1 event loop, def endpoints in a 40-thread pool"),
+    "fastapi-blocking": ("async", 2, 2, "2 event loops, blocking call inside async def"),
+}
+
+
+def test_a_matrix_of_server_configurations_loads(tmp_path: Path) -> None:
+    servers = {s.name: s for s in load_config(str(scenario(tmp_path, servers=MATRIX))).servers}
+    assert list(servers) == list(MATRIX_EXPECTED)
+    for name, (kind, processes, slots, text) in MATRIX_EXPECTED.items():
+        spec = servers[name]
+        assert (spec.kind, spec.processes, spec.slots, spec.describe()) == (kind, processes, slots, text), name
+    assert servers["flask-gthread"].mode == "gthread"
+    assert servers["flask-gevent"].connections == 500
+    assert servers["fastapi-def-default"].thread_limit == 40  # AnyIO's own default
+
+
+def test_left_out_settings_mean_what_they_meant_before_the_matrix(tmp_path: Path) -> None:
+    """Defaults fill in only what applies: the other mode's sizes stay None, so run.json says what ran."""
+    sync, asyn = load_config(str(scenario(tmp_path))).servers
+    assert sync == ServerConfig(name="sync", server="gunicorn", workers=2, worker_class="sync")
+    assert (sync.threads, sync.connections, sync.endpoints, sync.thread_limit) == (None, None, None, None)
+    assert asyn == ServerConfig(name="async", server="uvicorn", endpoints="async")
+    assert (asyn.worker_class, asyn.threads, asyn.connections, asyn.thread_limit) == (None, None, None, None)
+    assert (sync.slots, asyn.slots) == (2, None)
+
+
+def test_a_run_json_saved_before_the_matrix_rebuilds_unchanged(tmp_path: Path) -> None:
+    """Old run.json files list servers with name, server and workers only; they must mean what they ran."""
+    config = load_config(str(scenario(tmp_path)))
+    saved = config.to_dict()
+    saved["servers"] = [
+        {"name": "sync", "server": "gunicorn", "workers": 2},
+        {"name": "async", "server": "uvicorn", "workers": 1},
+    ]
+    assert config_from_dict(saved) == config
+
+
+def test_a_matrix_round_trips_through_json(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path, servers=MATRIX)))
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_report_texts_come_from_the_configuration() -> None:
+    old_sync = {"name": "s", "server": "gunicorn", "workers": 3}
+    old_async = {"name": "a", "server": "uvicorn", "workers": 1}
+    assert report.kind_of(old_sync) == "sync"
+    assert report.kind_of(old_async) == "async"
+    assert report.slots_text(old_sync) == "gunicorn, 3 sync workers: at most 3 requests at once"
+    assert report.slots_text(old_sync, short=True) == "gunicorn, 3 sync workers"
+    assert report.slots_text(old_async) == "uvicorn, 1 event loop, async def endpoints: no per-request slot limit"
+    gthread = dataclasses.asdict(ServerConfig("t", "gunicorn", 2, worker_class="gthread", threads=4))
+    assert report.slots_text(gthread) == "gunicorn, 2 workers x 4 threads (gthread): at most 8 requests at once"
+    blocking = dataclasses.asdict(ServerConfig("b", "uvicorn", endpoints="blocking"))
+    assert report.kind_of(blocking) == "async"
+    assert report.slots_text(blocking).endswith("blocking call inside async def: at most 1 request at once")
+    gevent = dataclasses.asdict(ServerConfig("g", "gunicorn", worker_class="gevent"))
+    assert report.kind_of(gevent) == "async"
+
+
+def test_a_server_config_built_in_code_is_checked_too() -> None:
+    """run.json and code build ServerConfig directly: a combination the scenario would refuse is refused here."""
+    with pytest.raises(ServerSettingError) as caught:
+        ServerConfig("x", "gunicorn", threads=4)
+    assert caught.value.key == "threads"
+    with pytest.raises(ServerSettingError):
+        ServerConfig("x", "uvicorn", endpoints="def", thread_limit=0)
+
+
 # --- bad scenarios: the message names the file and the key -----------------------------------------------------
 
 
+GUNICORN = '[[servers]]\nname = "g"\nserver = "gunicorn"\n'
+UVICORN = '[[servers]]\nname = "u"\nserver = "uvicorn"\n'
 DUPLICATE_NAMES = '[[servers]]\nname = "same"\nserver = "gunicorn"\n\n[[servers]]\nname = "same"\nserver = "uvicorn"\n'
 
 # Each case: the parts of the scenario that are wrong, and what the message must name besides the file.
 REFUSED = [
     pytest.param({"top": "colour = 'blue'"}, ["colour"], id="unknown top-level key"),
     pytest.param({"load": LOAD + "spawn_rate = 10\n"}, ["load.spawn_rate"], id="unknown load key"),
-    pytest.param({"servers": SERVERS + "threads = 4\n"}, ["servers[1].threads"], id="unknown server key"),
+    pytest.param({"servers": SERVERS + "processes = 4\n"}, ["servers[1].processes"], id="unknown server key"),
     pytest.param({"load": "[load]\nusers = [0, 5]"}, ["load.users"], id="users [0, 5]"),
     pytest.param({"load": "[load]\nusers = [-5]"}, ["load.users"], id="users [-5]"),
     pytest.param({"load": "[load]\nusers = [5, 2.5]"}, ["load.users"], id="users [5, 2.5]"),
@@ -169,6 +293,63 @@ REFUSED = [
     pytest.param({"extra": "[database]\npool_size = 5\n"}, ["database.pool_size"], id="unknown database key"),
     pytest.param({"extra": "[database]\ncapacity = 2.5\n"}, ["database.capacity"], id="fractional capacity"),
     pytest.param({"extra": "[workload]\nlisting_rows = 2.5\n"}, ["workload.listing_rows"], id="fractional rows"),
+    # The server matrix: each size belongs to one mode, each mode key to one server.
+    pytest.param({"servers": GUNICORN + "threads = 4\n"}, ["servers[0].threads", "gthread"], id="threads on sync"),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gevent"\nthreads = 4\n'},
+        ["servers[0].threads", "gthread"],
+        id="threads on gevent",
+    ),
+    pytest.param({"servers": UVICORN + "threads = 4\n"}, ["servers[0].threads", "gunicorn"], id="threads on uvicorn"),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gthread"\nconnections = 100\n'},
+        ["servers[0].connections", "gevent"],
+        id="connections on gthread",
+    ),
+    pytest.param({"servers": UVICORN + "thread_limit = 8\n"}, ["servers[0].thread_limit", "def"], id="limit on async"),
+    pytest.param(
+        {"servers": UVICORN + 'endpoints = "blocking"\nthread_limit = 8\n'},
+        ["servers[0].thread_limit", "def"],
+        id="limit on blocking",
+    ),
+    pytest.param(
+        {"servers": GUNICORN + "thread_limit = 8\n"}, ["servers[0].thread_limit", "uvicorn"], id="limit on gunicorn"
+    ),
+    pytest.param(
+        {"servers": UVICORN + 'worker_class = "gevent"\n'},
+        ["servers[0].worker_class", "endpoints"],
+        id="class on uvicorn",
+    ),
+    pytest.param(
+        {"servers": GUNICORN + 'endpoints = "def"\n'},
+        ["servers[0].endpoints", "worker_class"],
+        id="endpoints on gunicorn",
+    ),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "eventlet"\n'}, ["servers[0].worker_class", "eventlet"], id="eventlet"
+    ),
+    pytest.param({"servers": UVICORN + 'endpoints = "sync"\n'}, ["servers[0].endpoints", "sync"], id="endpoints sync"),
+    pytest.param({"servers": UVICORN + "endpoints = 1\n"}, ["servers[0].endpoints"], id="endpoints 1"),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gthread"\nthreads = 0\n'}, ["servers[0].threads"], id="threads 0"
+    ),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gthread"\nthreads = 2.5\n'}, ["servers[0].threads"], id="threads 2.5"
+    ),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gthread"\nthreads = true\n'}, ["servers[0].threads"], id="threads true"
+    ),
+    pytest.param(
+        {"servers": GUNICORN + 'worker_class = "gevent"\nconnections = -1\n'},
+        ["servers[0].connections"],
+        id="connections -1",
+    ),
+    pytest.param(
+        {"servers": UVICORN + 'endpoints = "def"\nthread_limit = 0\n'}, ["servers[0].thread_limit"], id="limit 0"
+    ),
+    pytest.param(
+        {"servers": SERVERS + 'endpoints = "def"\nthreads = 2\n'}, ["servers[1].threads"], id="second server named"
+    ),
 ]
 
 

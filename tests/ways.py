@@ -1,4 +1,5 @@
-"""Four ways into the same contract: Flask and FastAPI through their test clients, gunicorn and uvicorn for real."""
+"""Ways into the same contract: Flask and FastAPI through their test clients (FastAPI in each endpoint style),
+gunicorn and uvicorn for real."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from async_app.app import create_app as create_async_app
+from async_app.settings import AppSettings
 from runner.config import load_config
 from runner.servers import serve
 from simdb import DatabaseConfig, WorkloadConfig
@@ -25,7 +27,7 @@ DATABASE = DatabaseConfig(jitter=0.0)
 # (status, parsed JSON body, headers)
 Answer = tuple[int, Any, dict[str, str]]
 Get = Callable[[str, str], Answer]
-WAYS = ("flask-client", "fastapi-client", "gunicorn", "uvicorn")
+WAYS = ("flask-client", "fastapi-client", "fastapi-def-client", "fastapi-blocking-client", "gunicorn", "uvicorn")
 
 
 def _flask_get() -> Get:
@@ -38,8 +40,8 @@ def _flask_get() -> Get:
     return get
 
 
-def _fastapi_get(stack: ExitStack) -> Get:
-    client = stack.enter_context(TestClient(create_async_app(DATABASE, WORKLOAD)))
+def _fastapi_get(stack: ExitStack, settings: AppSettings | None = None) -> Get:
+    client = stack.enter_context(TestClient(create_async_app(DATABASE, WORKLOAD, settings or AppSettings())))
 
     def get(path: str, method: str = "GET") -> Answer:
         response = client.request(method, path)
@@ -70,14 +72,22 @@ def _http_get(base: str) -> Get:
 
 
 def ways_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
-    """All four ways in; the real servers run with the same settings as the clients until the generator ends."""
+    """All the ways in; the real servers run with the same settings as the clients until the generator ends.
+
+    The def and blocking styles go through the test client only: what differs between them and ``async`` is where
+    a request waits, which tests/test_servers_matrix.py measures on real servers; here they must answer alike."""
     folder = tmp_path_factory.mktemp("contract")
     scenario = folder / "contract.toml"
     scenario.write_text(small_scenario(name="contract", users="[1]"), encoding="utf-8")
     config = load_config(str(scenario))
     specs = {s.server: s for s in config.servers}
     with ExitStack() as stack:
-        result = {"flask-client": _flask_get(), "fastapi-client": _fastapi_get(stack)}
+        result = {
+            "flask-client": _flask_get(),
+            "fastapi-client": _fastapi_get(stack),
+            "fastapi-def-client": _fastapi_get(stack, AppSettings(endpoints="def", thread_limit=4)),
+            "fastapi-blocking-client": _fastapi_get(stack, AppSettings(endpoints="blocking")),
+        }
         for name in ("gunicorn", "uvicorn"):
             server = stack.enter_context(serve(specs[name], config, folder / f"{name}.log", frozenset()))
             result[name] = _http_get(server.url)

@@ -1,0 +1,376 @@
+"""The server matrix: each configuration's command line and environment, then each one started for real.
+
+The real-server tests send a small burst of identical page requests and read, from the handlers' own
+``Server-Timing`` (when each began, how long it ran), how many were in service at once: 4 where the configuration
+overlaps its waits, 2 for gthread with 2 threads, 1 where something serialises them (a one-thread pool, a blocking
+call inside ``async def``, the hub blocked by CPU work). That count cannot be faked by a fast or slow machine; the
+wall-clock totals are checked too, with wide bounds, because this runs on a noisy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from async_app.settings import AppSettings
+from runner.config import ROOT, Endpoints, RunConfig, ServerConfig, load_config
+from runner.servers import command, expected_processes, serve, server_env
+from simdb import ConfigError, DatabaseConfig
+from simdb import workload as wl
+
+GUNICORN_CONF = str(ROOT / "sync_app" / "gunicorn.conf.py")
+UVICORN_TAIL = [
+    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    "--timeout-graceful-shutdown", "3",
+]  # fmt: skip
+
+
+# --- command lines and environments (nothing is started) -----------------------------------------------------------
+
+# endpoint style, workers, processes expected (a supervisor beside several workers)
+UVICORN_CASES: tuple[tuple[Endpoints, int, int], ...] = (("async", 1, 1), ("def", 2, 3), ("blocking", 1, 1))
+COMMANDS = [
+    pytest.param(
+        ServerConfig("s", "gunicorn", 3),
+        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "3", "--worker-class", "sync",
+         "--bind", "127.0.0.1:8123"],
+        4,
+        id="gunicorn sync",
+    ),
+    pytest.param(
+        ServerConfig("t", "gunicorn", 3, worker_class="gthread", threads=8),
+        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "3", "--worker-class", "gthread",
+         "--threads", "8", "--bind", "127.0.0.1:8123"],
+        4,
+        id="gunicorn gthread",
+    ),
+    pytest.param(
+        ServerConfig("g", "gunicorn", 1, worker_class="gevent", connections=200),
+        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "1", "--worker-class", "gevent",
+         "--worker-connections", "200", "--bind", "127.0.0.1:8123"],
+        2,
+        id="gunicorn gevent",
+    ),
+    *[
+        pytest.param(
+            ServerConfig("u", "uvicorn", workers, endpoints=endpoints),
+            ["-m", "uvicorn", "async_app.app:create_app", "--factory", "--host", "127.0.0.1", "--port", "8123",
+             "--workers", str(workers), *UVICORN_TAIL],
+            processes,
+            id=f"uvicorn {endpoints} x{workers}",
+        )
+        for endpoints, workers, processes in UVICORN_CASES
+    ],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spec", "argv", "processes"), COMMANDS)
+def test_command_line_per_configuration(spec: ServerConfig, argv: list[str], processes: int) -> None:
+    assert command(spec, 8123) == [sys.executable, *argv]
+    assert expected_processes(spec) == processes
+
+
+def _env(spec: ServerConfig) -> dict[str, str]:
+    config = dataclasses.replace(load_config("quick"), servers=(spec,))
+    return server_env(config, spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "endpoints", "limit"),
+    [
+        (ServerConfig("a", "uvicorn"), "async", "40"),
+        (ServerConfig("d", "uvicorn", endpoints="def", thread_limit=7), "def", "7"),
+        (ServerConfig("b", "uvicorn", 2, endpoints="blocking"), "blocking", "40"),
+    ],
+)
+def test_uvicorn_gets_its_endpoint_style_and_dies_with_its_parent(
+    spec: ServerConfig, endpoints: str, limit: str
+) -> None:
+    env = _env(spec)
+    assert (env["APP_ENDPOINTS"], env["APP_THREAD_LIMIT"], env["APP_DIE_WITH_PARENT"]) == (endpoints, limit, "1")
+    settings = AppSettings.from_env(env)
+    assert (settings.endpoints, str(settings.thread_limit), settings.die_with_parent) == (endpoints, limit, True)
+    assert env["SIMDB_CAPACITY"] == "0"  # the database settings travel beside them, as before
+
+
+def test_gunicorn_gets_no_app_settings() -> None:
+    """Its worker class is on the command line, and post_fork ties its workers to the master."""
+    env = _env(ServerConfig("t", "gunicorn", worker_class="gthread", threads=2))
+    assert not [key for key in env if key.startswith("APP_")]
+
+
+def test_app_settings_default_to_today_and_refuse_nonsense() -> None:
+    assert AppSettings.from_env({}) == AppSettings(endpoints="async", thread_limit=40, die_with_parent=False)
+    for env in ({"APP_ENDPOINTS": "threads"}, {"APP_THREAD_LIMIT": "many"}, {"APP_THREAD_LIMIT": "0"}):
+        with pytest.raises(ConfigError):
+            AppSettings.from_env(env)
+
+
+# --- for real --------------------------------------------------------------------------------------------------------
+
+MATRIX = """
+name = "matrix"
+
+[workload]
+listing_rows = 1
+
+[database]
+jitter = 0.0
+
+[[servers]]
+name = "gthread-2"
+server = "gunicorn"
+worker_class = "gthread"
+threads = 2
+
+[[servers]]
+name = "gevent"
+server = "gunicorn"
+worker_class = "gevent"
+connections = 50
+
+[[servers]]
+name = "async"
+server = "uvicorn"
+
+[[servers]]
+name = "def-40"
+server = "uvicorn"
+endpoints = "def"
+
+[[servers]]
+name = "def-1"
+server = "uvicorn"
+endpoints = "def"
+thread_limit = 1
+
+[[servers]]
+name = "blocking"
+server = "uvicorn"
+endpoints = "blocking"
+
+[[servers]]
+name = "uvicorn-2"
+server = "uvicorn"
+workers = 2
+
+[[servers]]
+name = "gevent-2"
+server = "gunicorn"
+worker_class = "gevent"
+workers = 2
+
+[run]
+startup_timeout_s = 30
+"""
+
+WAIT_S = 0.2  # each page waits this long on the database, in two queries
+PAGE = "/page?user_ms=100&work_ms=0&listing_ms=100&rows=1"
+BURN = "/page?user_ms=0&work_ms=150&listing_ms=0&rows=1"
+N = 4
+
+
+@dataclass(frozen=True)
+class Burst:
+    """N requests sent together: the client's wall time for all of them, and what each handler reported."""
+
+    total_s: float
+    timings: list[dict[str, float]]
+
+    @property
+    def in_service(self) -> int:
+        """The most handlers running at one moment, from their own start and duration (1 ms of clock slack)."""
+        spans = [(t["start"], t["start"] + t["handler"] / 1000) for t in self.timings]
+        return max(sum(1 for s, e in spans if s <= start < e - 0.001) for start, _ in spans)
+
+    def text(self) -> str:
+        return f"{self.total_s * 1000:.0f} ms for {N}, {self.in_service} in service at once"
+
+
+def burst(url: str, path: str) -> Burst:
+    barrier = threading.Barrier(N)
+    timings: list[dict[str, float]] = []
+    ends: list[float] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with urllib.request.urlopen(url + path, timeout=20) as response:
+                response.read()
+                timings.append(wl.parse_server_timing(response.headers["Server-Timing"]))
+            ends.append(time.perf_counter())
+        except BaseException as error:  # reported by the test's own thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=one) for _ in range(N)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert len(timings) == N
+    return Burst(max(ends) - started, timings)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunConfig, Path]]:
+    folder = tmp_path_factory.mktemp("matrix")
+    scenario = folder / "matrix.toml"
+    scenario.write_text(MATRIX, encoding="utf-8")
+    yield load_config(str(scenario)), folder
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a burst of N 200 ms pages must show: exactly this many in service at once, and a total in range."""
+
+    in_service: int
+    low_s: float
+    high_s: float
+
+
+OVERLAP = Expect(N, WAIT_S * 0.95, 2 * WAIT_S)  # all four together: well under twice one request
+PAIRS = Expect(2, 2 * WAIT_S * 0.95, N * WAIT_S * 0.95)  # two at a time: about twice one request
+SERIAL = Expect(1, N * WAIT_S * 0.95, 4 * N * WAIT_S)  # one at a time: about four times
+
+EXPECTED = {"gthread-2": PAIRS, "gevent": OVERLAP, "async": OVERLAP, "def-40": OVERLAP, "def-1": SERIAL,
+            "blocking": SERIAL}  # fmt: skip
+
+
+def _check(url: str, path: str, expect: Expect, rounds: int = 3) -> list[Burst]:
+    """Up to ``rounds`` bursts, until one shows what is expected (someone else's load can stretch a total).
+
+    Never may more be in service than the configuration allows, in any round: that is not noise.
+    """
+    seen: list[Burst] = []
+    for _ in range(rounds):
+        result = burst(url, path)
+        seen.append(result)
+        assert result.in_service <= expect.in_service, [b.text() for b in seen]
+        if result.in_service == expect.in_service and expect.low_s <= result.total_s < expect.high_s:
+            return seen
+    pytest.fail(f"expected {expect}, saw {[b.text() for b in seen]}")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_configuration_serves_a_burst_as_its_slots_say(matrix: tuple[RunConfig, Path], name: str) -> None:
+    config, folder = matrix
+    spec = next(s for s in config.servers if s.name == name)
+    with serve(spec, config, folder / f"{name}.log", frozenset()) as server:
+        burst(server.url, "/page?user_ms=0&listing_ms=0&work_ms=0")  # first requests pay for imports and caches
+        seen = _check(server.url, PAGE, EXPECTED[name])
+    print(f"{name} ({spec.describe()}): {'; '.join(b.text() for b in seen)}")
+    for result in seen:
+        for timing in result.timings:
+            assert timing["db"] >= WAIT_S * 1000 * 0.95  # every request really waited its 200 ms
+
+
+@pytest.mark.integration
+def test_gevent_yields_on_waits_and_pool_waits_but_not_on_cpu_work(matrix: tuple[RunConfig, Path]) -> None:
+    """Under gevent's monkey-patching time.sleep yields, so waits overlap (above); the capacity semaphore still
+    limits queries (it is built after the patching, from gevent's locks: no deadlock, just a queue); and burn_cpu
+    burns real CPU and holds the hub, as any CPU work on one OS thread must."""
+    config, folder = matrix
+    spec = next(s for s in config.servers if s.name == "gevent")
+    one_connection = dataclasses.replace(config, database=DatabaseConfig(capacity=1))
+    with serve(spec, one_connection, folder / "gevent-capacity.log", frozenset()) as server:
+        burst(server.url, "/page?user_ms=0&listing_ms=0&work_ms=0")
+        pooled = burst(server.url, PAGE)
+        workers = [p for p in psutil.Process(server.process.pid).children()]
+        cpu_before = sum(p.cpu_times().user + p.cpu_times().system for p in workers)
+        burned = burst(server.url, BURN)
+        cpu_after = sum(p.cpu_times().user + p.cpu_times().system for p in workers)
+    print(f"gevent, capacity 1: {pooled.text()}; 4 x 150 ms CPU: {burned.text()}, {cpu_after - cpu_before:.2f} s CPU")
+    # Eight 100 ms queries through one connection: about 0.8 s, and most requests waited for it.
+    assert pooled.total_s >= 8 * 0.1 * 0.95
+    assert sum(1 for t in pooled.timings if t["pool"] > 50) >= 2
+    # CPU work holds the hub. The handlers do overlap (even a 0 ms query is a gevent.sleep(0), which yields), but
+    # the work does not: each request did its own 150 ms of real CPU, and the four took at least their sum.
+    assert all(t["app"] >= 150 * 0.95 for t in burned.timings)
+    assert cpu_after - cpu_before >= N * 0.15 * 0.9
+    assert burned.total_s >= N * 0.15 * 0.95
+
+
+FAKE_RUNNER = """
+import sys, time
+from contextlib import ExitStack
+from pathlib import Path
+from runner.config import load_config
+from runner.servers import serve
+
+config = load_config(sys.argv[1])
+folder = Path(sys.argv[2])
+with ExitStack() as stack:
+    for name in sys.argv[3:]:
+        spec = next(s for s in config.servers if s.name == name)
+        stack.enter_context(serve(spec, config, folder / f"orphan-{name}.log", frozenset()))
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.integration
+def test_a_runner_killed_outright_takes_every_worker_with_it(matrix: tuple[RunConfig, Path]) -> None:
+    """SIGKILL leaves no chance to clean up. The runner arms the process it starts (uvicorn's supervisor, gunicorn's
+    master); the workers those fork or spawn must die with them on their own: uvicorn's through the app factory
+    (APP_DIE_WITH_PARENT), gunicorn's through post_fork, whatever the worker class."""
+    config, folder = matrix
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "APP_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(FAKE_RUNNER), config.source, str(folder), "uvicorn-2", "gevent-2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started: list[psutil.Process] = []
+    try:
+        assert runner.stdout is not None
+        line = runner.stdout.readline()
+        assert line.strip() == "ready", line + (runner.stderr.read() if runner.stderr else "")
+        started = psutil.Process(runner.pid).children(recursive=True)
+        # Two servers, each a parent with two workers (uvicorn's spawn also leaves a resource tracker).
+        assert len(started) >= 6, [p.cmdline() for p in started]
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+        killed = time.monotonic()
+        while time.monotonic() < killed + 10 and [p for p in started if _alive(p)]:
+            time.sleep(0.1)
+        gone_after = time.monotonic() - killed
+        left = [p for p in started if _alive(p)]
+        assert not left, f"left behind after SIGKILL: {[p.cmdline() for p in left]}"
+        print(f"{len(started)} server processes gone {gone_after:.1f} s after the runner was killed")
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        for proc in started:  # only what this test started, by pid
+            if _alive(proc):
+                proc.kill()
+        runner.wait(timeout=10)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def test_matrix_scenario_here_is_valid_and_names_every_expectation(tmp_path: Path) -> None:
+    scenario = tmp_path / "matrix.toml"
+    scenario.write_text(MATRIX, encoding="utf-8")
+    assert set(EXPECTED) <= {s.name for s in load_config(str(scenario)).servers}
