@@ -13,6 +13,11 @@ What is measured, and why:
   than reported as the maximum under another name.
 * **Throughput** is successful completions inside the window divided by its length (drained completions would
   inflate it); failures per second are given beside it.
+* **How far chance alone could move a figure** is kept with it where the sample allows: a 95% interval for the
+  median and p95 from the order statistics of the exact times (:func:`quantile_interval`), and for throughput
+  from the window's count (:func:`rate_interval`). Both treat requests as independent draws (completions as a
+  Poisson count), which requests that queue behind each other are not, and neither sees how the machine varies
+  from one run to the next: they measure the sampling noise of one window, not the whole uncertainty.
 * **Locust's own figures** from ``--json-file`` (exact counts, histogram percentiles in Locust's buckets, over
   every request completed after the warm-up) are kept beside ours as a cross-check, and a disagreement between
   Locust's count and the per-request log is noted.
@@ -32,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binom, chi2  # type: ignore[import-untyped]  # scipy ships no type information
 
 PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 # The fewest requests from which a percentile is reported: below that, p95 or p99 would just be the maximum.
 MIN_REQUESTS = {0.90: 10, 0.95: 20, 0.99: 100}
+# The coverage of every interval stored with a figure.
+CONFIDENCE = 0.95
 
 
 class OutputError(RuntimeError):
@@ -57,6 +65,49 @@ def percentile(histogram: Mapping[int, int], total: int, fraction: float) -> flo
     return 0.0
 
 
+def quantile_ranks(n: int, fraction: float, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """Ranks ``(low, high)``, counted from 1 in the sorted sample, of the order statistics that bracket the
+    population's ``fraction`` quantile with at least ``confidence`` probability; None if the sample is too small.
+
+    Whatever the distribution of response times, the number of independent draws below its true quantile is
+    Binomial(n, fraction), so the ranks are that binomial's quantiles, ``(1 - confidence) / 2`` in each tail:
+    no assumption of a shape, which response times (long-tailed, often bimodal) would break. A tail that does not
+    fit inside the sample means no interval at that confidence: a median needs 6 requests, a p95 72.
+    """
+    if n <= 0:
+        return None
+    tail = (1.0 - confidence) / 2
+    # P(X_(low) <= q <= X_(high)) = F(high - 1) - F(low - 1) for the binomial F, and ppf is the smallest k with
+    # F(k) >= its argument, so F(low - 1) < tail and F(high - 1) >= 1 - tail: each tail holds at most `tail`.
+    low = int(binom.ppf(tail, n, fraction))
+    high = int(binom.ppf(1.0 - tail, n, fraction)) + 1
+    if low < 1 or high > n:
+        return None
+    return low, high
+
+
+def quantile_interval(sorted_ms: Sequence[float], fraction: float) -> list[float] | None:
+    """The distribution-free interval of :func:`quantile_ranks` as times ``[low, high]``, from a sorted sample."""
+    ranks = quantile_ranks(len(sorted_ms), fraction)
+    if ranks is None:
+        return None
+    return [float(sorted_ms[ranks[0] - 1]), float(sorted_ms[ranks[1] - 1])]
+
+
+def rate_interval(count: int, seconds: float, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The exact (Garwood) Poisson interval for ``count`` events seen in ``seconds``, as events per second.
+
+    A step's throughput is a count of completions in a window, so its chance variation is a count's: exact
+    rather than the normal approximation, because a low user level completes only a handful of requests.
+    """
+    if count < 0 or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    tail = (1.0 - confidence) / 2
+    low = float(chi2.ppf(tail, 2 * count)) / 2 if count > 0 else 0.0
+    high = float(chi2.ppf(1.0 - tail, 2 * (count + 1))) / 2
+    return low / seconds, high / seconds
+
+
 @dataclass
 class Latency:
     """Response-time figures for a set of requests, in milliseconds."""
@@ -70,14 +121,19 @@ class Latency:
     p95_ms: float = math.nan
     p99_ms: float = math.nan
     max_ms: float = math.nan
+    # 95% intervals [low, high] for p50 and p95 (see quantile_interval), so that two runs can be told apart from
+    # chance. None where the sample is too small for one, and for Locust's histogram, which keeps no sample.
+    p50_ci_ms: list[float] | None = None
+    p95_ci_ms: list[float] | None = None
 
     @classmethod
     def from_times(cls, times_ms: Sequence[float], failures: int = 0) -> Latency:
         """Exact figures over successful requests' times; percentiles only where the sample can support them."""
         if not times_ms:
             return cls(failures=failures)
-        values = np.asarray(times_ms, dtype=float)
+        values = np.sort(np.asarray(times_ms, dtype=float))
         n = len(values)
+        ordered = values.tolist()
 
         def pct(fraction: float, minimum: int) -> float:
             # The observed value at that rank (no interpolation): every figure is a time some request took.
@@ -93,6 +149,8 @@ class Latency:
             p95_ms=pct(0.95, MIN_REQUESTS[0.95]),
             p99_ms=pct(0.99, MIN_REQUESTS[0.99]),
             max_ms=float(values.max()),
+            p50_ci_ms=quantile_interval(ordered, 0.50),
+            p95_ci_ms=quantile_interval(ordered, 0.95),
         )
 
     @classmethod

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scipy.stats import binom  # type: ignore[import-untyped]
 
-from runner.stats import Latency, OutputError, percentile, step_figures
+from runner.stats import Latency, OutputError, percentile, quantile_ranks, rate_interval, step_figures
 
 
 def locust_percentile(response_times: Mapping[int, int], num_requests: int, percent: float) -> int:
@@ -354,3 +355,89 @@ def test_step_counts_requests_sent_during_the_warm_up_that_finished_after_it(tmp
     assert figures.from_warmup == 1
     assert figures.from_warmup_max_ms == 5_000.0
     assert figures.completed_in_window == 2
+
+
+# --- intervals -------------------------------------------------------------------------------------------------------
+
+
+def test_median_interval_of_a_hundred_requests_is_ranks_40_to_61() -> None:
+    # The textbook case: for n = 100 the 95% interval for the median runs from the 40th to the 61st value.
+    assert quantile_ranks(100, 0.5) == (40, 61)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.95])
+def test_quantile_ranks_cover_at_least_95_percent_with_each_tail_at_most_2_5(fraction: float) -> None:
+    for n in range(1, 400):
+        ranks = quantile_ranks(n, fraction)
+        if ranks is None:
+            continue
+        low, high = ranks
+        assert 1 <= low < high <= n
+        below = binom.cdf(low - 1, n, fraction)  # the quantile lies below X_(low)
+        above = 1 - binom.cdf(high - 1, n, fraction)  # the quantile lies above X_(high)
+        assert below <= 0.025 + 1e-12
+        assert above <= 0.025 + 1e-12
+        assert 1 - below - above >= 0.95
+
+
+@pytest.mark.parametrize(("fraction", "fewest"), [(0.5, 6), (0.95, 72)])
+def test_quantile_ranks_need_a_sample_that_holds_both_tails(fraction: float, fewest: int) -> None:
+    # No interval when even the sample's extremes cannot bracket the quantile at 95%: 0.5^5 > 0.025, 0.95^71 > 0.025.
+    assert quantile_ranks(fewest - 1, fraction) is None
+    assert quantile_ranks(fewest, fraction) is not None
+    assert quantile_ranks(0, fraction) is None
+
+
+def test_from_times_carries_intervals_of_observed_times() -> None:
+    times = [float(ms) for ms in range(1, 101)]
+    random.Random(7).shuffle(times)  # the input order must not matter
+    latency = Latency.from_times(times)
+    assert latency.p50_ci_ms == [40.0, 61.0]
+    assert latency.p95_ci_ms == [90.0, 100.0]
+    assert latency.p50_ci_ms[0] <= latency.p50_ms <= latency.p50_ci_ms[1]
+    assert latency.p95_ci_ms[0] <= latency.p95_ms <= latency.p95_ci_ms[1]
+
+
+def test_from_times_leaves_an_interval_out_when_the_sample_is_too_small() -> None:
+    # 71 requests give a p95 but not a 95% interval for it; 5 give a median but no interval for it.
+    latency = Latency.from_times([float(ms) for ms in range(1, 72)])
+    assert not math.isnan(latency.p95_ms)
+    assert latency.p95_ci_ms is None
+    assert latency.p50_ci_ms is not None
+    assert Latency.from_times([1.0, 2.0, 3.0, 4.0, 5.0]).p50_ci_ms is None
+    assert Latency.from_times([]).p95_ci_ms is None
+
+
+def test_from_entries_has_no_intervals_because_a_histogram_keeps_no_sample() -> None:
+    latency = Latency.from_entries([PAGE, SHORT])
+    assert latency.p50_ci_ms is None
+    assert latency.p95_ci_ms is None
+
+
+def test_intervals_serialise_with_the_step(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(step_figures(*write_step(tmp_path)).to_dict()))
+    assert data["latency"]["p95_ci_ms"] is None  # four requests
+    assert data["latency"]["p50_ci_ms"] is None
+    assert data["locust"]["p95_ci_ms"] is None
+
+
+@pytest.mark.parametrize(
+    ("count", "seconds", "low", "high"),
+    [
+        # Garwood's exact limits, as tabulated: 10 events -> [4.795, 18.390], none -> [0, 3.689].
+        (10, 10.0, 0.47954, 1.83904),
+        (10, 1.0, 4.79539, 18.39036),
+        (0, 2.0, 0.0, 1.84444),
+        (100, 1.0, 81.36399, 121.62679),
+    ],
+)
+def test_rate_interval_is_garwoods_exact_poisson_interval(count: int, seconds: float, low: float, high: float) -> None:
+    interval = rate_interval(count, seconds)
+    assert interval is not None
+    assert interval == pytest.approx((low, high), abs=1e-4)
+
+
+def test_rate_interval_needs_a_window() -> None:
+    assert rate_interval(5, 0.0) is None
+    assert rate_interval(5, math.nan) is None
+    assert rate_interval(-1, 1.0) is None
