@@ -251,8 +251,10 @@ def test_render_draws_everything_from_run_json_alone(tmp_path: Path) -> None:
     assert set(written) == {
         run_dir / "charts" / "response_times.png",
         run_dir / "charts" / "throughput.png",
+        run_dir / "charts" / "resources.png",
         run_dir / "summary.csv",
         run_dir / "report.md",
+        run_dir / "report.html",
     }
     with (run_dir / "summary.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
