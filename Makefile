@@ -5,26 +5,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cut -c1-12)
+CHROMIUM := /usr/bin/chromium
 # User-supplied values reach recipes only as quoted environment variables ("$$SCENARIO"), never spliced into
 # the command text, so no value can become a shell command.
 export SCENARIO ?= default
 export PORT ?= 8000
 export RUN ?=
+export A ?=
+export B ?=
 export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick timeline soak test test-fast lint plots serve-sync serve-async lock clean-venv
+.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots compare serve-sync serve-async lock clean-venv
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
 	@echo "make benchmark RESUME=results/<run>  finish an interrupted run from its first missing step"
 	@echo "make quick                           3 user levels, about 80 s"
 	@echo "make timeline                        two pages and a short request together, on one worker each side"
+	@echo "make burst [SCENARIO=default]       the burst over time alone: 5 users, 500 at once, 5 again"
 	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
 	@echo "make plots RUN=results/<run>         redraw a run's charts and report from its saved data"
+	@echo "make compare A=results/<run> B=results/<run>  two runs of one scenario side by side, judged against their spread"
 	@echo "make serve-sync / serve-async [PORT=8000]  run one server in the foreground"
 
 install: $(STAMP)
@@ -46,11 +51,22 @@ quick: $(STAMP)
 timeline: $(STAMP)
 	$(PY) -m runner.timeline "$$SCENARIO"
 
+burst: $(STAMP)
+	$(PY) -m runner.burst "$$SCENARIO"
+
 soak: $(STAMP)
 	$(PY) -m runner.soak --duration "$$DURATION"
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
+
+# The browser test opens report.html in Debian's Chromium; Playwright never downloads a browser of its own.
+# test-fast leaves the browser test out and needs none of this.
+$(CHROMIUM):
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "$(CHROMIUM) is missing: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+	set -x; $$sudo apt-get update && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not integration"
@@ -63,6 +79,10 @@ lint: $(STAMP)
 plots: $(STAMP)
 	@test -n "$$RUN" || { echo "usage: make plots RUN=results/<run>"; exit 2; }
 	$(PY) plots.py "$$RUN"
+
+compare: $(STAMP)
+	@test -n "$$A" && test -n "$$B" || { echo "usage: make compare A=results/<run> B=results/<run>"; exit 2; }
+	$(PY) -m runner.compare -- "$$A" "$$B"
 
 serve-sync: $(STAMP)
 	$(PY) -m runner.serve sync --port "$$PORT"

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
-from runner import report, store
+from runner import html_report, report, store
 
 SYNC_COLOURS = ("#d95f02", "#e6ab02", "#a6761d", "#e7298a")
 ASYNC_COLOURS = ("#1b9e77", "#7570b3", "#66a61e", "#386cb0")
@@ -155,6 +155,63 @@ def throughput_chart(run: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def resources_chart(run: dict[str, Any], path: Path) -> Path:
+    """CPU and memory per user level for each server, with the client's CPU beside the server's.
+
+    CPU is over the measured window, summed over the server's process tree, in % of one core; the dotted line at
+    80% is where a client's own latencies start to count. Memory is PSS (shared pages shared out between forked
+    workers) where it was measured, otherwise RSS summed over the tree.
+    """
+    fig, (cpu_ax, mem_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
+    steps = report.steps_by_level(run)
+    colours = server_colours(run)
+    users = list(run["config"]["load"]["users"])
+    memory_kind = "PSS"
+    for server in run["config"]["servers"]:
+        name = server["name"]
+        found = [(n, steps[(name, n)]) for n in users if (name, n) in steps and steps[(name, n)].get("status") == "ok"]
+        label = f"{name} ({report.slots_text(server, short=True)})"
+        server_cpu = [(n, s["server_cpu_pct"]) for n, s in found if report.is_finite(s.get("server_cpu_pct"))]
+        client_cpu = [(n, s["figures"].get("client_cpu_pct")) for n, s in found]
+        client_cpu = [(n, c) for n, c in client_cpu if report.is_finite(c)]
+        cpu_ax.plot([n for n, _ in server_cpu], [c for _, c in server_cpu], marker="o", color=colours[name],
+                    label=f"server: {label}")  # fmt: skip
+        cpu_ax.plot([n for n, _ in client_cpu], [c for _, c in client_cpu], marker=".", linestyle="--",
+                    color=colours[name], alpha=0.6, label=f"Locust, driving {name}")  # fmt: skip
+        memory = []
+        for n, step in found:
+            value = step.get("server_pss_mb")
+            if not report.is_finite(value):
+                value, memory_kind = step.get("server_rss_mb"), "RSS"
+            if report.is_finite(value):
+                memory.append((n, float(value)))
+        mem_ax.plot([n for n, _ in memory], [m for _, m in memory], marker="o", color=colours[name], label=label)
+        for n, step in found:
+            if step.get("saturated"):
+                y = next((c for m, c in server_cpu if m == n), None)
+                if y is not None:
+                    cpu_ax.plot([n], [y], marker="x", color="red", markersize=10)
+    cpu_ax.axhline(80, color="red", linestyle=":", linewidth=1, label="80% of a core")
+    for ax in (cpu_ax, mem_ax):
+        ax.set_xscale("log")
+        ax.set_xticks(users, [str(n) for n in users])
+        ax.minorticks_off()
+        ax.set_xlabel("concurrent users")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    cpu_ax.set_ylabel("CPU over the measured window (% of one core)")
+    cpu_ax.set_title("CPU: server tree (solid), Locust (dashed); x = saturated step", fontsize=10)
+    mem_ax.set_ylabel(f"memory of the server's process tree ({memory_kind}, MB)")
+    mem_ax.set_title("Memory at the end of each step", fontsize=10)
+    cpu_ax.legend(fontsize=7, loc="upper left")
+    mem_ax.legend(fontsize=7, loc="lower right")
+    fig.text(0.01, 0.005, report.headline_setup(run), fontsize=7, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def timeline_chart(data: dict[str, Any], path: Path) -> Path:
     """Rows per request, sync above async on one time axis; then one page request broken down.
 
@@ -227,6 +284,75 @@ def timeline_chart(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _kind_colours(servers: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """Colours by kind in order, as server_colours does, for data that carries kinds but not the config."""
+    colours: dict[str, str] = {}
+    counts = {"sync": 0, "async": 0}
+    for name, server in servers:
+        kind = "sync" if server.get("kind") == "sync" else "async"
+        palette = SYNC_COLOURS if kind == "sync" else ASYNC_COLOURS
+        colours[name] = palette[counts[kind] % len(palette)]
+        counts[kind] += 1
+    return colours
+
+
+def burst_chart(data: dict[str, Any], path: Path) -> Path:
+    """The burst over time: per second, the median (solid) and p95 (dashed) of the page requests sent in that
+    second, with the number of users running; below, all requests completed per second.
+
+    A point is what a user who clicked at that moment waited, so the queue a crowd leaves behind shows after
+    the crowd has gone. Pages only, because in a quiet second a single short request would make the median
+    jump from ~110 ms to ~10 ms and back; p95 is drawn only for seconds with at least 20 pages.
+    """
+    servers = [(name, s) for name, s in data["servers"].items() if "seconds" in s]
+    colours = _kind_colours(servers)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [1.6, 1]})
+    users_ax = top.twinx()
+    for name, server in servers:
+        seconds = server["seconds"]
+        xs = [s["t"] + 0.5 for s in seconds]
+        p50 = [s["page_p50_ms"] if s["page_requests"] else float("nan") for s in seconds]
+        p95 = [s["page_p95_ms"] if s["page_requests"] else float("nan") for s in seconds]
+        colour = colours[name]
+        top.plot(xs, p50, color=colour, marker=".", linewidth=1.6, label=f"{name} median")
+        top.plot(xs, p95, color=colour, linestyle="--", linewidth=1.1, label=f"{name} p95")
+        bottom.plot(xs, [s["completed"] for s in seconds], color=colour, drawstyle="steps-mid", label=name)
+    if servers:
+        # Every server ran the same stages; the first one's samples show what Locust actually ran.
+        counts = servers[0][1].get("users") or []
+        users_ax.plot([t for t, _ in counts], [n for _, n in counts], color="grey", alpha=0.5, drawstyle="steps-post",
+                      linewidth=2.5, label="users running")  # fmt: skip
+    boundary = 0.0
+    for users, seconds in data.get("stages", []):
+        top.annotate(f"{users} users", (boundary + seconds / 2, 1.0), xycoords=("data", "axes fraction"),
+                     xytext=(0, -12), textcoords="offset points", ha="center", fontsize=8, color="dimgrey")  # fmt: skip
+        boundary += seconds
+        for ax in (top, bottom):
+            ax.axvline(boundary, color="grey", linestyle=":", linewidth=1)
+    top.set_yscale("log")
+    top.set_ylabel("page response time, ms\n(pages sent in that second; log scale)")
+    users_ax.set_ylabel("users running", color="grey")
+    users_ax.set_ylim(bottom=0)
+    top.grid(alpha=0.3, which="both")
+    handles, labels = top.get_legend_handles_labels()
+    more, more_labels = users_ax.get_legend_handles_labels()
+    fig.suptitle("The burst over time: the crowd arrives, stays, and leaves", fontsize=11)
+    fig.legend(handles + more, labels + more_labels, fontsize=7, loc="upper center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, 0.965))  # fmt: skip
+    bottom.set_ylabel("requests completed per second")
+    bottom.set_xlabel("seconds since the burst run started (dotted: stage changes; after the last, the drain)")
+    bottom.set_ylim(bottom=0)
+    bottom.grid(alpha=0.3)
+    bottom.legend(fontsize=7, loc="upper right")
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def render(run_dir: Path) -> list[Path]:
     """Redraw every chart and the report of a run from its ``run.json``. Returns the files written."""
     run_dir = Path(run_dir)
@@ -234,7 +360,11 @@ def render(run_dir: Path) -> list[Path]:
     charts = run_dir / "charts"
     charts.mkdir(exist_ok=True)
     written = []
-    for name, draw in (("response_times.png", response_time_chart), ("throughput.png", throughput_chart)):
+    for name, draw in (
+        ("response_times.png", response_time_chart),
+        ("throughput.png", throughput_chart),
+        ("resources.png", resources_chart),
+    ):
         final = charts / name
         tmp = charts / f".{name}.tmp.png"
         draw(run, tmp)
@@ -243,11 +373,15 @@ def render(run_dir: Path) -> list[Path]:
     timeline = run.get("timeline")
     if isinstance(timeline, dict) and timeline.get("servers"):
         written.append(timeline_chart(timeline, charts / "timeline.png"))
+    burst = run.get("burst")
+    if isinstance(burst, dict) and any("seconds" in s for s in burst.get("servers", {}).values()):
+        written.append(burst_chart(burst, charts / "burst.png"))
     store.write_summary(run_dir, run)
     written.append(run_dir / store.SUMMARY_FILE)
     text = report.markdown(run)
     store.write_atomically(run_dir / "report.md", lambda f: f.write(text))
     written.append(run_dir / "report.md")
+    written.append(html_report.write_html(run_dir, run, text))
     return written
 
 

@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import store, timeline
+from runner import burst, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
@@ -63,6 +63,13 @@ def describe_plan(config: RunConfig) -> str:
     )
     steps = len(load.users) * len(config.servers)
     lines.append(f"  {steps} steps, at most ~{steps * (config.step_seconds() + 3) / 60:.1f} min")
+    if config.burst.stages:
+        stages = ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
+        per_server = config.burst.seconds + config.burst.drain_s + 3
+        lines.append(
+            f"  then the burst over time on each server: {stages} "
+            f"(at most ~{len(config.servers) * per_server / 60:.1f} min)"
+        )
     for applied in config.overrides:
         lines.append(f"  override: {applied}")
     return "\n".join(lines)
@@ -109,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 current = resume_run(config, run_dir, store.load_run(run_dir))
             code = _sweep(config, current, console, err)
             if code == 0:
-                _timeline(config, current, console, err)
+                code = _timeline(config, current, console, err)
+            if code == 0 and config.burst.stages:
+                code = _burst(config, current, console, err)
             outputs = plots.render(current.dir)
     except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
@@ -123,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if code != 0 else plots.exit_status(current.dir)
 
 
-def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -> None:
+def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -> int:
     """After a complete sweep: the request timeline, saved into run.json. Its failure costs the run nothing."""
     console.print("timeline: two pages and a short request together, on one sync worker and one event loop")
     try:
@@ -133,8 +142,29 @@ def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -
         current.doc["timeline"] = {"error": str(error)}
     except KeyboardInterrupt:
         err.print("[yellow]timeline interrupted:[/] its servers were stopped; the sweep's results are kept")
-        return
+        return 130
     store.write_json(current.dir / store.RUN_FILE, current.doc)
+    return 0
+
+
+def _burst(config: RunConfig, current: Run, console: Console, err: Console) -> int:
+    """After the timeline: the burst over time on each server, saved into run.json. A server that fails it is
+    recorded with its error; the sweep's results are never at stake."""
+    stages = ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
+    console.print(f"burst over time: {stages}, on each server")
+    try:
+        current.doc["burst"] = burst.measure(config, current.cpus, current.dir / "raw" / "burst")
+    except (ServerError, OSError) as error:
+        err.print(f"[yellow]burst skipped:[/] {escape(str(error))}", soft_wrap=True)
+        current.doc["burst"] = {"error": str(error)}
+    except KeyboardInterrupt:
+        err.print("[yellow]burst interrupted:[/] its servers and Locust were stopped; the sweep's results are kept")
+        return 130
+    store.write_json(current.dir / store.RUN_FILE, current.doc)
+    for name, server in current.doc["burst"].get("servers", {}).items():
+        if "error" in server:
+            err.print(f"[yellow]burst on {escape(name)} failed:[/] {escape(server['error'])}", soft_wrap=True)
+    return 0
 
 
 def _sweep(config: RunConfig, current: Run, console: Console, err: Console) -> int:

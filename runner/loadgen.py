@@ -18,6 +18,7 @@ from runner.config import ROOT, RunConfig
 from runner.processes import clean_env, start_group, stop_group
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+BURST_LOCUSTFILE = ROOT / "loadtests" / "burst.py"
 # Past the step's own bound (warm-up + window + drain) Locust gets this long to write its files and exit.
 SHUTDOWN_GRACE_S = 20.0
 
@@ -55,12 +56,37 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
         "--spawn-rate", str(users),  # every user at once: a burst
         "--run-time", f"{hard_limit}s",  # safety net; the locustfile ends the window itself
         "--stop-timeout", f"{load.drain_s:g}",
+        "--warmup", f"{load.warmup_s:g}",
+        "--measure", f"{load.measure_s:g}",
+        *_common(config, files),
+    ]  # fmt: skip
+
+
+def burst_command(config: RunConfig, url: str, files: StepFiles) -> list[str]:
+    """The burst over time: the shape in ``loadtests/burst.py`` sets the user count, stage by stage, and ends
+    the run after the last stage; the whole run is the window (no warm-up)."""
+    stages = ",".join(f"{users}:{seconds:g}" for users, seconds in config.burst.stages)
+    return [
+        sys.executable, "-m", "locust",
+        "--locustfile", str(BURST_LOCUSTFILE),
+        "--headless",
+        "--host", url,
+        "--stages", stages,
+        "--stop-timeout", f"{config.burst.drain_s:g}",
+        "--warmup", "0",
+        "--measure", "0",
+        *_common(config, files),
+    ]  # fmt: skip
+
+
+def _common(config: RunConfig, files: StepFiles) -> list[str]:
+    """What every Locust run gets alike: the users' behaviour, where the files go, and a quiet log."""
+    load = config.load
+    return [
         "--json-file", str(files.json.with_suffix("")),  # Locust appends .json
         "--only-summary",
         "--exit-code-on-error", "0",  # failed requests are data, not a crash
         "--loglevel", "WARNING",
-        "--warmup", f"{load.warmup_s:g}",
-        "--measure", f"{load.measure_s:g}",
         "--think-min", f"{load.think_time_s[0]:g}",
         "--think-max", f"{load.think_time_s[1]:g}",
         "--page-weight", str(load.page_weight),
@@ -86,10 +112,33 @@ def run_step(
 ) -> StepFiles:
     """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress."""
     files = StepFiles.inside(folder)
-    process = start_group(
-        command(config, url, users, files), log_path=files.log, env=client_env(folder), cwd=folder, cpus=cpus
-    )
     deadline = config.step_seconds() + SHUTDOWN_GRACE_S + 10
+    return run_locust(command(config, url, users, files), files, folder, cpus, deadline, tick)
+
+
+def run_burst(
+    config: RunConfig,
+    url: str,
+    folder: Path,
+    cpus: frozenset[int],
+    tick: Callable[[float], None] | None = None,
+) -> StepFiles:
+    """The burst over time against one server, to completion or its deadline."""
+    files = StepFiles.inside(folder)
+    deadline = config.burst.seconds + config.burst.drain_s + SHUTDOWN_GRACE_S + 10
+    return run_locust(burst_command(config, url, files), files, folder, cpus, deadline, tick)
+
+
+def run_locust(
+    cmd: list[str],
+    files: StepFiles,
+    folder: Path,
+    cpus: frozenset[int],
+    deadline: float,
+    tick: Callable[[float], None] | None = None,
+) -> StepFiles:
+    """One Locust process in its own group, pinned, stopped at ``deadline`` seconds whatever it is doing."""
+    process = start_group(cmd, log_path=files.log, env=client_env(folder), cwd=folder, cpus=cpus)
     started = time.monotonic()
     try:
         while True:

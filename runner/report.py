@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
-from runner.config import SERVER_TYPES
+from runner.config import ServerConfig
 
 CLIENT_LIMIT_NOTE = (
     "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
@@ -39,8 +39,8 @@ def _ok(step: dict[str, Any] | None) -> bool:
 
 
 def kind_of(server: dict[str, Any]) -> str:
-    """sync or async, from the one table that defines it (a saved config stores the server type only)."""
-    return SERVER_TYPES[server["server"]]
+    """sync or async, as ServerConfig defines it (a config saved before worker classes existed rebuilds too)."""
+    return ServerConfig.from_dict(server).kind
 
 
 def steps_by_level(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -49,13 +49,13 @@ def steps_by_level(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]
 
 def slots_text(server: dict[str, Any], short: bool = False) -> str:
     """How many requests a configuration can work on at once: the number every comparison must state."""
-    workers = int(server["workers"])
-    plural = "s" if workers != 1 else ""
-    if kind_of(server) == "sync":
-        head = f"gunicorn, {workers} sync worker{plural}"
-        return head if short else f"{head}: at most {workers} request{plural} at once"
-    head = f"uvicorn, {workers} event loop{plural}"
-    return head if short else f"{head}, `async def` endpoints: no per-request slot limit"
+    spec = ServerConfig.from_dict(server)
+    head = f"{spec.server}, {spec.describe()}"
+    if short:
+        return head
+    if spec.slots is None:
+        return f"{head}: no per-request slot limit"
+    return f"{head}: at most {spec.slots} request{'s' if spec.slots != 1 else ''} at once"
 
 
 def page_service_ms(config: dict[str, Any]) -> tuple[float, float]:
@@ -459,6 +459,56 @@ def _timeline_section(run: dict[str, Any]) -> list[str]:
     return [*lines, "", "![Timeline](charts/timeline.png)", ""]
 
 
+def _burst_section(run: dict[str, Any]) -> list[str]:
+    """The burst over time, per stage and server, and how long each server took to recover after the drop."""
+    data = run.get("burst")
+    if not isinstance(data, dict):
+        return []
+    title = ["## The burst over time", ""]
+    if data.get("error"):
+        return [*title, f"The burst could not be measured: {data['error']}", ""]
+    servers = data.get("servers", {})
+    lines = [
+        *title,
+        "Each server, fresh, ran these stages one after another, users all arriving (or leaving) within about a "
+        "second; figures are over the requests *sent* in each stage, so a stage's queue is charged to it. "
+        "Throughput counts requests completed inside the stage.",
+        "",
+        "| server | users | seconds | n | p50 | p95 | max | req/s | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    recoveries = []
+    for name, server in servers.items():
+        if "error" in server:
+            lines.append(f"| {name} | – | – | – | – | – | – | – | failed: {server['error'].splitlines()[0]} |")
+            continue
+        for stage in server["stages"]:
+            lines.append(
+                f"| {name} | {stage['users']} | {stage['end_s'] - stage['start_s']:g} | {stage['requests']} "
+                f"| {_fmt_ms(stage['p50_ms'])} | {_fmt_ms(stage['p95_ms'])} | {_fmt_ms(stage['max_ms'])} "
+                f"| {_fmt(stage['rps'])} | {stage['failures']} |"
+            )
+        after = server.get("recovered_after_s")
+        first = server["stages"][0]["p50_ms"] if server["stages"] else None
+        if len(server["stages"]) >= 2:
+            peak = max(server["stages"], key=lambda s: s["users"])
+            if after is None:
+                gone = "had not recovered by the end of the last stage"
+            else:
+                gone = f"was back within twice that median {after:g} s after the crowd left"
+            recoveries.append(
+                f"- **{name}**: median {_fmt_ms(first)} before the crowd and {_fmt_ms(peak['p50_ms'])} while "
+                f"{peak['users']} users were on; it {gone}."
+            )
+        cpu = server.get("client_cpu_pct")
+        if is_number(cpu) and cpu > 80:
+            recoveries.append(
+                f"- **{name}**: the client used {cpu:.0f}% of its core; its latencies are partly the client's."
+            )
+    lines += ["", *recoveries, "", "![The burst over time](charts/burst.png)", ""]
+    return lines
+
+
 METHOD_NOTES = [
     "- **The sample** of each step is every request *sent* inside the measured window, followed to its end: requests "
     "still in flight when the window closed were allowed to finish (the drain). Requests sent during the warm-up "
@@ -518,6 +568,7 @@ def markdown(run: dict[str, Any]) -> str:
         lines += [paragraph, ""]
     lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
     lines += _timeline_section(run)
+    lines += _burst_section(run)
     lines += ["## Results per user level", ""]
     lines += _table(run)
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]

@@ -39,6 +39,7 @@ workers = 1
 
 [run]
 startup_timeout_s = 30
+{burst}
 """
 
 DEFAULTS: dict[str, object] = {
@@ -53,7 +54,15 @@ DEFAULTS: dict[str, object] = {
     "listing_ms": 30,
     "short_ms": 5,
     "sync_workers": 2,
+    "burst": "",
 }
+
+# A burst short enough for a test: 2 users, 20 at once, 2 again.
+SMALL_BURST = """
+[burst]
+stages = [[2, 1], [20, 2], [2, 2]]
+drain_s = 5
+"""
 
 
 def small_scenario(**values: object) -> str:

@@ -23,7 +23,7 @@ import pytest
 import plots
 from runner import servers, store
 from runner.config import load_config
-from tests.scenarios import small_scenario
+from tests.scenarios import SMALL_BURST, small_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[s
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     folder = tmp_path_factory.mktemp("sweep")
     scenario = folder / "small.toml"
-    scenario.write_text(small_scenario(name="small", users="[2, 20]"), encoding="utf-8")
+    scenario.write_text(small_scenario(name="small", users="[2, 20]", burst=SMALL_BURST), encoding="utf-8")
     results = folder / "results"
     before = {p.pid for p in _bench_processes()}
     done = _run([str(scenario), "--results-dir", str(results)])
@@ -100,7 +100,7 @@ def test_sweep_exits_cleanly_and_writes_every_file(small_run: tuple[subprocess.C
     run_dir = latest.resolve()
     assert run_dir.name.endswith("-small")
     for name in ("run.json", "summary.csv", "report.md", "charts/response_times.png", "charts/throughput.png",
-                 "charts/timeline.png"):  # fmt: skip
+                 "charts/timeline.png", "charts/burst.png"):  # fmt: skip
         assert (run_dir / name).is_file(), name
     for name in ("charts/response_times.png", "charts/throughput.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -130,6 +130,32 @@ def test_run_json_describes_itself(small_run: tuple[subprocess.CompletedProcess[
         ("flask-gunicorn", 20),
         ("fastapi-uvicorn", 20),
     ]
+
+
+def test_the_burst_over_time_follows_its_stages(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Every server ran the stages it was given, and what Locust ran is what the chart will draw."""
+    _, results = small_run
+    run = store.load_run(results / "latest")
+    burst = run["burst"]
+    assert burst["stages"] == [[2, 1.0], [20, 2.0], [2, 2.0]]
+    assert set(burst["servers"]) == {"flask-gunicorn", "fastapi-uvicorn"}
+    for name, server in burst["servers"].items():
+        assert "error" not in server, (name, server.get("error"))
+        assert server["failures"] == 0 and server["unfinished"] == 0, name
+        assert [s["users"] for s in server["stages"]] == [2, 20, 2]
+        running = [n for _, n in server["users"]]
+        assert max(running) == 20 and running[0] == 2 and running[-1] == 2, (name, running)
+        # The jump brings 18 new users whose first request goes out at once: the peak stage sends the most.
+        assert server["stages"][1]["requests"] >= 18, name
+        # Every logged request falls in exactly one second of the chart.
+        assert sum(s["requests"] + s["failures"] for s in server["seconds"]) == server["requests"], name
+        assert (run_dir_of(results) / server["files"] / "requests.csv").is_file()
+    report = (results / "latest" / "report.md").read_text(encoding="utf-8")
+    assert "## The burst over time" in report and "charts/burst.png" in report
+
+
+def run_dir_of(results: Path) -> Path:
+    return (results / "latest").resolve()
 
 
 def test_numbers_are_plausible(small_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
