@@ -62,6 +62,9 @@ TOO_FEW = "too few requests"
 # Parts of a recorded configuration that say where a run came from rather than what it measured. The scenario's
 # name and file hash are checked on their own; its description is covered by the hash.
 NOT_SETTINGS = frozenset({"name", "description", "source", "source_sha256", "overrides", "run.results_dir"})
+# Settings added after runs were recorded without them, and what their absence meant: a run from before repeats
+# existed measured each step once, so it is comparable with a run that says repeats = 1.
+IMPLIED_SETTINGS: dict[str, Any] = {"load.repeats": 1}
 
 RULE = (
     f"'{NOT_SIGNIFICANT}' means the two {CONFIDENCE:.0%} intervals overlap. This rule is conservative: intervals "
@@ -134,6 +137,8 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
             flat[name] = value
 
     walk(config, "")
+    for key, value in IMPLIED_SETTINGS.items():
+        flat.setdefault(key, value)
     return {key: value for key, value in flat.items() if key not in NOT_SETTINGS}
 
 
@@ -198,8 +203,12 @@ class Metric:
 
 
 def measurements(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every measurement of a step, as its figures. A step is measured once today; when repeats are added, this
-    is the one place that lists them, and :func:`spread` and :func:`point` take it from there."""
+    """Every measurement of a step, as its figures: each ok repeat's when the run has repeats (the combined record
+    of ``runner.repeats`` lists them), otherwise the step's own. :func:`spread` and :func:`point` take it from
+    there, so a repeated step is judged by its min..max and its median."""
+    combined = step.get("repeats")
+    if isinstance(combined, Mapping) and combined.get("figures"):
+        return list(combined["figures"])
     return [step["figures"]]
 
 

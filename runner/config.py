@@ -74,6 +74,18 @@ class LoadConfig:
     request_timeout_s: float = 30.0
     page_weight: int = 4
     short_weight: int = 1
+    # How many times each step is measured, each time with a fresh server and Locust run (see runner.repeats).
+    repeats: int = 1
+    # Locust processes that make requests: 1 is one plain process; N > 1 is Locust's own --processes N, N workers
+    # plus a master that only coordinates, for when one process's ~one core of client capacity is not enough.
+    client_processes: int = 1
+
+
+# More repeats than this would make a default sweep run for hours; a spread needs a handful, not dozens.
+MAX_REPEATS = 20
+# Each Locust worker is a whole process on the client's cores; more than this on a benchmark machine would measure
+# the workers' own contention for those cores, not the server.
+MAX_CLIENT_PROCESSES = 64
 
 
 @dataclass(frozen=True)
@@ -352,6 +364,20 @@ def _seconds_or_zero(text: str) -> float:
     return value
 
 
+def _repeats(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_REPEATS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_REPEATS}")
+    return value
+
+
+def _client_processes(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_CLIENT_PROCESSES:
+        raise ValueError(f"must be a whole number from 1 to {MAX_CLIENT_PROCESSES}")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -381,6 +407,15 @@ OVERRIDES: tuple[Override, ...] = (
     Override("load", "measure_s", _seconds, "BENCH_MEASURE_S", "--measure", "seconds measured per step, > 0"),
     Override(
         "load", "drain_s", _seconds_or_zero, "BENCH_DRAIN_S", "--drain", "seconds in-flight requests may take to finish"
+    ),
+    Override("load", "repeats", _repeats, "BENCH_REPEATS", "--repeats", "times each step is measured, fresh each time"),
+    Override(
+        "load",
+        "client_processes",
+        _client_processes,
+        "BENCH_CLIENT_PROCESSES",
+        "--client-processes",
+        "Locust worker processes (1: one plain process; N > 1: a master and N workers)",
     ),
     Override("run", "pin_cpus", _bool, "BENCH_PIN_CPUS", "--pin-cpus", "pin client and server to separate cores"),
     Override("run", "results_dir", str, "BENCH_RESULTS_DIR", "--results-dir", "where run folders are created"),
@@ -462,6 +497,16 @@ def _build_load(table: dict[str, Any], path: Path) -> LoadConfig:  # noqa: PLR09
     for key in ("page_weight", "short_weight"):
         if key in values:
             _positive(values[key], f"load.{key}", path, allow_zero=True, integer=True)
+    if "repeats" in values:
+        _positive(values["repeats"], "load.repeats", path, integer=True)
+        if values["repeats"] > MAX_REPEATS:
+            raise ScenarioError(f"{path}: 'load.repeats' is at most {MAX_REPEATS}, got {values['repeats']!r}")
+    if "client_processes" in values:
+        _positive(values["client_processes"], "load.client_processes", path, integer=True)
+        if values["client_processes"] > MAX_CLIENT_PROCESSES:
+            raise ScenarioError(
+                f"{path}: 'load.client_processes' is at most {MAX_CLIENT_PROCESSES}, got {values['client_processes']!r}"
+            )
     think = values.get("think_time_s", list(LoadConfig.think_time_s))
     if not (isinstance(think, list) and len(think) == 2):
         raise ScenarioError(f"{path}: 'load.think_time_s' must be [min, max] in seconds, got {think!r}")

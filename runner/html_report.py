@@ -289,7 +289,8 @@ def server_commands(run: dict[str, Any]) -> list[tuple[str, list[int], list[str]
             continue
         key = (str(step.get("server")), tuple(_mask_port(command)))
         levels, _ = groups.setdefault(key, ([], list(command)))
-        levels.append(int(step.get("users", 0)))
+        if int(step.get("users", 0)) not in levels:  # a repeated step is one level, not several
+            levels.append(int(step.get("users", 0)))
     return [(server, levels, command) for (server, _), (levels, command) in groups.items()]
 
 

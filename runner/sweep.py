@@ -1,7 +1,8 @@
-"""Run the steps of a scenario: for each user level, each server, one fresh server and one Locust process.
+"""Run the steps of a scenario: for each user level, each repeat, each server, one fresh server and one Locust process.
 
-User levels are the outer loop and servers the inner one, so any drift in the machine over a run (another
-process waking up, thermal throttling) falls on both servers alike instead of on whichever ran last.
+User levels are the outer loop, then repeats, and servers the inner one, so any drift in the machine over a run
+(another process waking up, thermal throttling) falls on both servers alike instead of on whichever ran last, and
+a repeat measures the pair again rather than one server several times in a row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from runner import store
+from runner import repeats, store
 from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.loadgen import LoadError, run_step
@@ -36,14 +37,27 @@ SERVER_SATURATED_PCT = 90.0
 class Step:
     server: ServerConfig
     users: int
+    # 1-based; the first repeat is what a run without repeats measures, under the same folder name.
+    repeat: int = 1
 
     @property
     def folder_name(self) -> str:
-        return f"{self.server.name}/u{self.users:04d}"
+        suffix = f"-r{self.repeat}" if self.repeat > 1 else ""
+        return f"{self.server.name}/u{self.users:04d}{suffix}"
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """(server, users, repeat), as :func:`runner.repeats.step_key` reads it back from a record."""
+        return self.server.name, self.users, self.repeat
 
 
 def plan_steps(config: RunConfig) -> list[Step]:
-    return [Step(server, users) for users in config.load.users for server in config.servers]
+    return [
+        Step(server, users, repeat)
+        for users in config.load.users
+        for repeat in range(1, config.load.repeats + 1)
+        for server in config.servers
+    ]
 
 
 def saturation(client_cpu: float | None, server_cpu: float | None, server_cores: int) -> str:
@@ -71,6 +85,7 @@ def measure_step(
         "server_type": step.server.server,
         "workers": step.server.workers,
         "users": step.users,
+        "repeat": step.repeat,
         "status": "failed",
         "error": None,
         "files": os.path.relpath(folder, run_dir),
@@ -190,8 +205,8 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
         # The harness itself (sampling, bookkeeping) stays off the server's cores too.
         os.sched_setaffinity(0, cpus.client)
     steps = plan_steps(config)
-    done = {(r["server"], int(r["users"])) for r in run["steps"] if r.get("status") == "ok"}
-    todo = [s for s in steps if (s.server.name, s.users) not in done]
+    done = {repeats.step_key(r) for r in run["steps"] if r.get("status") == "ok"}
+    todo = [s for s in steps if s.key not in done]
     console.print(f"[bold]{escape(config.name)}[/]: {len(todo)} steps into {escape(str(run_dir))}")
     if done:
         console.print(f"  resuming: {len(done)} step(s) already measured are kept")
@@ -209,6 +224,8 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
             overall = progress.add_task("run", total=len(todo), left="")
             for index, step in enumerate(todo):
                 label = f"{step.server.name} · {step.users} users"
+                if config.load.repeats > 1:
+                    label += f" · repeat {step.repeat}/{config.load.repeats}"
 
                 def tick(elapsed: float, label: str = label) -> None:
                     phase = _phase(elapsed, config)
@@ -225,7 +242,7 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
                 run["steps"].append(record)
                 _save(run_dir, run)
                 progress.advance(overall)
-                console.print(_step_line(index + 1, len(todo), record))
+                console.print(_step_line(index + 1, len(todo), record, config.load.repeats))
         run["status"] = "complete" if all(s["status"] == "ok" for s in run["steps"]) else "incomplete"
     except KeyboardInterrupt:
         run["status"] = "interrupted"
@@ -236,21 +253,23 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
         raise
     finally:
         run["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        recorded = {repeats.step_key(r) for r in run["steps"]}
+        # A repeat is named only when the run has repeats, so a run without them records what it always did.
         run["missing_steps"] = [
-            {"server": s.server.name, "users": s.users}
+            {"server": s.server.name, "users": s.users, **({"repeat": s.repeat} if config.load.repeats > 1 else {})}
             for s in steps
-            if not any(r["server"] == s.server.name and r["users"] == s.users for r in run["steps"])
+            if s.key not in recorded
         ]
         _save(run_dir, run)
 
 
 def _retire_failed_attempts(run: dict[str, Any], step: Step) -> None:
-    """A step measured again replaces its failed record in ``steps``; the failure is kept, not erased."""
-    key = (step.server.name, step.users)
-    failed = [r for r in run["steps"] if (r["server"], int(r["users"])) == key]
+    """A step (one repeat of it) measured again replaces its failed record in ``steps``; the failure is kept, not
+    erased. Only that repeat's record moves: the other repeats of the step are measurements of their own."""
+    failed = [r for r in run["steps"] if repeats.step_key(r) == step.key]
     if failed:
         run.setdefault("failed_attempts", []).extend(failed)
-        run["steps"] = [r for r in run["steps"] if (r["server"], int(r["users"])) != key]
+        run["steps"] = [r for r in run["steps"] if repeats.step_key(r) != step.key]
 
 
 def resume_run(config: RunConfig, run_dir: Path, doc: dict[str, Any]) -> Run:
@@ -278,8 +297,10 @@ def _save(run_dir: Path, run: dict[str, Any]) -> None:
     store.write_summary(run_dir, run)
 
 
-def _step_line(number: int, total: int, record: dict[str, Any]) -> str:
+def _step_line(number: int, total: int, record: dict[str, Any], planned_repeats: int = 1) -> str:
     head = f"  [{number}/{total}] {record['server']:<18} {record['users']:>4} users"
+    if planned_repeats > 1:
+        head += f" r{repeats.repeat_of(record)}"
     if record["status"] != "ok":
         first = (record.get("error") or "failed").splitlines()[0]
         return f"{head}  [red]FAILED[/]: {escape(first)}"

@@ -61,7 +61,14 @@ def load_error(
 @pytest.fixture(autouse=True)
 def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI reads os.environ; a BENCH_* variable of the machine running the tests must not leak in."""
-    for name in ("BENCH_USERS", "BENCH_WARMUP_S", "BENCH_MEASURE_S", "BENCH_DRAIN_S", "BENCH_PIN_CPUS"):
+    for name in (
+        "BENCH_USERS",
+        "BENCH_WARMUP_S",
+        "BENCH_MEASURE_S",
+        "BENCH_DRAIN_S",
+        "BENCH_REPEATS",
+        "BENCH_PIN_CPUS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("BENCH_RESULTS_DIR", raising=False)
 
