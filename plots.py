@@ -18,9 +18,10 @@ matplotlib.use("Agg")  # no display here, and none needed
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from runner import html_report, report, store
+from runner import expected, html_report, model, report, store
 
 SYNC_COLOURS = ("#d95f02", "#e6ab02", "#a6761d", "#e7298a")
 ASYNC_COLOURS = ("#1b9e77", "#7570b3", "#66a61e", "#386cb0")
@@ -55,7 +56,18 @@ def _bars(ax: Axes, run: dict[str, Any], endpoint: str | None, title: str) -> No
     colours = server_colours(run)
     width = 0.8 / max(1, len(servers))
     values: list[float] = []
+    expectations = expected.expectations(run) if endpoint is None else {}
     for i, name in enumerate(servers):
+        # The model's mean response time for this server, dashed across its bars (all requests only).
+        model_points = [
+            (x - 0.4 + width * (i + 0.5), expectations[(name, n)].prediction.model_mean_ms)
+            for x, n in enumerate(users)
+            if (name, n) in expectations
+        ]
+        if model_points:
+            ax.plot([p for p, _ in model_points], [m for _, m in model_points], linestyle="--", marker="_",
+                    markersize=9, color=colours[name], linewidth=1.0, alpha=0.9)  # fmt: skip
+            values.extend(max(m, 0.5) for _, m in model_points)
         for x, n in enumerate(users):
             pos = x - 0.4 + width * (i + 0.5)
             step = steps.get((name, n))
@@ -100,6 +112,7 @@ def _legend(fig: Any, run: dict[str, Any]) -> None:
         for s in run["config"]["servers"]
     ]
     handles.append(Patch(facecolor="white", edgecolor="black", label="bar: median   whisker: p95 (from 20 requests)"))
+    handles.append(Line2D([], [], color="dimgrey", linestyle="--", marker="_", label="model: mean response time"))
     if any(s.get("saturated") == "client" for s in run["steps"]):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="client-limited step"))
     fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
@@ -118,7 +131,9 @@ def response_time_chart(run: dict[str, Any], path: Path) -> Path:
 
 
 def throughput_chart(run: dict[str, Any], path: Path) -> Path:
+    """Measured throughput per level (solid, points), the model's exact curve (dashed) and its bound (dotted)."""
     fig, ax = plt.subplots(figsize=(10, 5.5))
+    models = expected.systems(run)
     steps = report.steps_by_level(run)
     colours = server_colours(run)
     users = list(run["config"]["load"]["users"])
@@ -133,12 +148,25 @@ def throughput_chart(run: dict[str, Any], path: Path) -> Path:
             ys.append(float(step["figures"]["rps"]))
             limited.append(step.get("saturated") == "client")
         ax.plot(xs, ys, marker="o", color=colours[name], label=f"{name} ({report.slots_text(server, short=True)})")
+        for x, y in zip(xs, ys, strict=True):  # repeated steps: the point is their median, the bar their min..max
+            span = (steps[(name, x)].get("repeats") or {}).get("spread", {}).get("rps")
+            if span:
+                ax.errorbar([x], [y], yerr=[[y - span["min"]], [span["max"] - y]], fmt="none", ecolor=colours[name],
+                            capsize=4, linewidth=1)  # fmt: skip
+        system, _ = models[name]
+        dense = model.dense_curve(system, min(users), max(users))
+        ax.plot([p.users for p in dense], [p.model_rps for p in dense], linestyle="--", color=colours[name],
+                linewidth=1.0, alpha=0.8)  # fmt: skip
+        ax.plot([p.users for p in dense], [p.throughput_bound_rps for p in dense], linestyle=":",
+                color=colours[name], linewidth=0.8, alpha=0.6)  # fmt: skip
         for x, y, flag in zip(xs, ys, limited, strict=True):
             ax.annotate(f"{y:.0f}", (x, y), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
             if flag:
                 ax.plot([x], [y], marker="x", color="red", markersize=10)
     if any(s.get("saturated") == "client" for s in run["steps"]):
         ax.plot([], [], marker="x", color="red", linestyle="none", label="client-limited step")
+    ax.plot([], [], linestyle="--", color="dimgrey", label="model: exact finite-population curve (M/M/k//N)")
+    ax.plot([], [], linestyle=":", color="dimgrey", label="model: throughput bound min(N/(S+Z), capacity)")
     ax.set_xscale("log")
     ax.set_xticks(users, [str(n) for n in users])
     ax.minorticks_off()
@@ -376,7 +404,7 @@ def render(run_dir: Path) -> list[Path]:
     burst = run.get("burst")
     if isinstance(burst, dict) and any("seconds" in s for s in burst.get("servers", {}).values()):
         written.append(burst_chart(burst, charts / "burst.png"))
-    store.write_summary(run_dir, run)
+    store.write_summary(run_dir, run, expected.summary_columns(run))
     written.append(run_dir / store.SUMMARY_FILE)
     text = report.markdown(run)
     store.write_atomically(run_dir / "report.md", lambda f: f.write(text))

@@ -61,7 +61,9 @@ def describe_plan(config: RunConfig) -> str:
         f"  users {list(load.users)}; warm-up {load.warmup_s:g} s, window {load.measure_s:g} s, "
         f"drain up to {load.drain_s:g} s; think time {load.think_time_s[0]:g}-{load.think_time_s[1]:g} s"
     )
-    steps = len(load.users) * len(config.servers)
+    steps = len(load.users) * load.repeats * len(config.servers)
+    if load.repeats > 1:
+        lines.append(f"  each step measured {load.repeats} times, each time with a fresh server and Locust run")
     lines.append(f"  {steps} steps, at most ~{steps * (config.step_seconds() + 3) / 60:.1f} min")
     if config.burst.stages:
         stages = ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)

@@ -7,8 +7,10 @@ not come out ahead, the text says so, and a step that the client rather than the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
+from runner import expected, repeats
 from runner.config import ServerConfig
 
 CLIENT_LIMIT_NOTE = (
@@ -44,7 +46,9 @@ def kind_of(server: dict[str, Any]) -> str:
 
 
 def steps_by_level(run: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    return {(s["server"], int(s["users"])): s for s in run["steps"]}
+    """One record per (server, users), what every table and chart shows: with repeats, the combined record of
+    :func:`runner.repeats.combine` (the medians as its headline figures), without them the step's own record."""
+    return {key: group.record for key, group in repeats.combine(run).items()}
 
 
 def slots_text(server: dict[str, Any], short: bool = False) -> str:
@@ -91,7 +95,7 @@ def reading(run: dict[str, Any]) -> list[str]:
     sync, asyn = _pair(run)
     out: list[str] = []
     if sync is None or asyn is None:
-        return ["This run has no sync/async pair to compare; see the table."]
+        return _reading_without_pair(run)
     levels = [
         n for n in config["load"]["users"] if _ok(steps.get((sync["name"], n))) and _ok(steps.get((asyn["name"], n)))
     ]
@@ -128,7 +132,7 @@ def reading(run: dict[str, Any]) -> list[str]:
             f"median was {_fmt_ms(lat(s_high, 'p50_ms'))}, {_fmt(s_growth)}x its median at {low} users "
             f"(p95: {_fmt_ms(lat(a_high, 'p95_ms'))} async, {_fmt_ms(lat(s_high, 'p95_ms'))} sync)."
         )
-        why = _why(run, sync, s_low, s_high, a_high, high)
+        why = _why(run, high)
         if why:
             out.append(why)
         for step in (s_high, a_high):
@@ -163,6 +167,41 @@ def reading(run: dict[str, Any]) -> list[str]:
         out.append(f"**Client-limited steps:** {', '.join(limited)}: {CLIENT_LIMIT_NOTE}.")
     else:
         out.append("**No step was limited by the client**: Locust stayed below 80% of its core throughout.")
+    return out
+
+
+def _reading_without_pair(run: dict[str, Any]) -> list[str]:
+    """A run of one kind only (say, four ways of writing one FastAPI app): each server at the highest level it
+    was measured at, side by side, and the model's reason."""
+    steps = steps_by_level(run)
+    levels = [
+        n
+        for n in run["config"]["load"]["users"]
+        if any(_ok(steps.get((s["name"], n))) for s in run["config"]["servers"])
+    ]
+    if not levels:
+        return ["No step was measured yet, so there is nothing to read."]
+    low, high = levels[0], levels[-1]
+    lines = []
+    for server in run["config"]["servers"]:
+        a, b = steps.get((server["name"], low)), steps.get((server["name"], high))
+        if not (_ok(a) and _ok(b)):
+            continue
+        assert a is not None and b is not None
+        fb = b["figures"]
+        fails = fb["latency"].get("failures") or 0
+        lines.append(
+            f"- **{server['name']}** ({slots_text(server, short=True)}): median "
+            f"{_fmt_ms(a['figures']['latency']['p50_ms'])} at {low} users and "
+            f"{_fmt_ms(fb['latency']['p50_ms'])} at {high}, {_fmt(fb['rps'])} requests/s"
+            + (f", {fails} failed" if fails else "")
+            + (f", {fb['unfinished']} unanswered" if fb.get("unfinished") else "")
+            + "."
+        )
+    out = [f"**At {low} and {high} users:**\n" + "\n".join(lines)]
+    why = _why(run, high)
+    if why:
+        out.append(why)
     return out
 
 
@@ -213,10 +252,12 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
     if step.get("kind") == "sync":
         lowest = _lowest_ok_step(run, step["server"])
         service = mix_service_ms(run, lowest) if lowest else None
-        workers = int(step.get("workers") or 1)
+        config = next((s for s in run["config"]["servers"] if s["name"] == step["server"]), None)
+        slots = ServerConfig.from_dict(config).slots if config else None
+        workers = int(slots or step.get("workers") or 1)
         if service:
             text += (
-                f". {workers} worker(s) holding each request about {service:.0f} ms need about "
+                f". {workers} slot(s) holding each request about {service:.0f} ms need about "
                 f"{users * service / 1000 / workers:.1f} s to serve {users} requests that arrive together"
             )
         return text + "."
@@ -230,61 +271,53 @@ def burst_tail(run: dict[str, Any], step: dict[str, Any]) -> str | None:
     return text + "."
 
 
-def _why(
-    run: dict[str, Any],
-    sync: dict[str, Any],
-    s_low: dict[str, Any],
-    s_high: dict[str, Any],
-    a_high: dict[str, Any],
-    high: int,
-) -> str:
-    """Explain the high level with the simplest queueing bound, claiming only what the numbers support.
+def _why(run: dict[str, Any], high: int) -> str:
+    """Explain the highest level with the queueing model, server by server, claiming only what the numbers support.
 
-    W sync workers, each holding a request for S, finish at most W / S requests/s; N users thinking Z ask for
-    N / (Z + S). Each sentence below is said only when the measurements agree with it.
+    A server whose bounding resource can hold k requests for s seconds each finishes at most k / s requests/s;
+    N users thinking Z ask for N / (Z + S). Which of the two is smaller decides whether requests queue.
     """
-    load = run["config"]["load"]
-    workers = int(sync["workers"])
-    service_ms = mix_service_ms(run, s_low)
-    if service_ms is None:
-        return ""
-    service = service_ms / 1000
-    think = (load["think_time_s"][0] + load["think_time_s"][1]) / 2
-    ceiling = workers / service
-    offered = high / (think + service)
-    knee = workers * (think + service) / service
-    measured = float(s_high["figures"]["rps"])
-    text = (
-        f"**Why:** a sync worker serves one request at a time and holds it for all of it, waits included: about "
-        f"{service_ms:.0f} ms on average at the lowest level (page and short means weighted by the mix). "
-        f"{workers} worker(s) can finish at most {workers} / {service:.3f} s ≈ {ceiling:.0f} requests/s, and "
-        f"{high} users thinking {think:g} s on average ask for about {offered:.0f}/s."
-    )
-    if offered > ceiling and measured >= 0.75 * ceiling:
-        text += (
-            f" The sync server did reach that ceiling ({measured:.0f}/s measured): past about {knee:.0f} users "
-            f"requests queue for a worker in the listen backlog, and a closed loop of users waits longer instead "
-            f"of asking faster."
+    models = expected.systems(run)
+    exps = expected.expectations(run)
+    parts = []
+    offered = None
+    for server in run["config"]["servers"]:
+        name = server["name"]
+        e = exps.get((name, high))
+        step = steps_by_level(run).get((name, high))
+        if e is None or not _ok(step) or e.measured_rps is None:
+            continue
+        assert step is not None
+        system, _ = models[name]
+        p = e.prediction
+        offered = p.offered_rps
+        station = system.bottleneck
+        limit = {
+            "slots": f"{station.servers} slot(s) each held ~{station.service_s * 1000:.0f} ms",
+            "cpu": f"{station.servers} core(s) at ~{station.service_s * 1000:.1f} ms of CPU per request",
+            "database": f"{station.servers} database connection(s) each held ~{station.service_s * 1000:.0f} ms",
+        }[station.resource]
+        text = (
+            f"**{name}** can finish at most {system.max_rps:.0f} requests/s ({limit}); its knee is at about "
+            f"{system.knee_users:.0f} users"
         )
-    elif offered > ceiling:
-        text += (
-            f" The sync server stayed well below that ceiling ({measured:.0f}/s measured), so something other "
-            f"than its worker count limited it; see its CPU below."
-        )
-    else:
-        text += f" That is within its ceiling: at this load the sync server has enough workers ({measured:.0f}/s)."
-    s_cpu, a_cpu = s_high.get("server_cpu_pct"), a_high.get("server_cpu_pct")
-    if is_number(s_cpu) and s_cpu < 60 and offered > ceiling:
-        text += f" Its CPU was at {s_cpu:.0f}% of a core: it was mostly waiting, not working."
-    if is_number(a_cpu):
-        if a_cpu >= 70:
-            text += (
-                f" The async server, which holds no worker during a wait, used {a_cpu:.0f}% of its core: CPU is "
-                f"its nearest limit, and its latency grows as it approaches it."
-            )
+        if p.bound_by == "users":
+            text += f", so at {high} users it serves what they ask: {e.measured_rps:.0f}/s measured"
         else:
-            text += f" The async server used {a_cpu:.0f}% of its core: it had CPU to spare."
-    return text
+            text += f", so at {high} users requests queue for {BOUND_TEXT[p.bound_by]}: {e.measured_rps:.0f}/s measured"
+        text += f" (model {p.model_rps:.0f}/s)."
+        cpu = step.get("server_cpu_pct")
+        if is_number(cpu):
+            if p.bound_by == "slots" and cpu < 60:
+                text += f" Its CPU was at {cpu:.0f}%: it was mostly waiting, not working."
+            elif cpu >= 70:
+                text += f" It used {cpu:.0f}% CPU: CPU is its nearest limit, and latency grows as it approaches it."
+        parts.append(text)
+    if not parts or offered is None:
+        return ""
+    return f"**Why, by the queueing model:** {high} users thinking between requests ask for about {offered:.0f}/s. " + (
+        " ".join(parts)
+    )
 
 
 def _table(run: dict[str, Any]) -> list[str]:
@@ -459,6 +492,86 @@ def _timeline_section(run: dict[str, Any]) -> list[str]:
     return [*lines, "", "![Timeline](charts/timeline.png)", ""]
 
 
+BOUND_TEXT = {
+    "slots": "its slots (requests in service at once)",
+    "cpu": "its CPU",
+    "database": "the database's capacity",
+}
+
+
+def _model_section(run: dict[str, Any]) -> list[str]:
+    """The queueing model beside every step: each server's capacity, knee and bounding resource, then per step the
+    measured and modelled throughput and mean, with any step further than the tolerance explained."""
+    lines = ["## What the queueing model expects", ""]
+    models = expected.systems(run)
+    exps = expected.expectations(run)
+    steps = steps_by_level(run)
+    load = run["config"]["load"]
+    think = (load["think_time_s"][0] + load["think_time_s"][1]) / 2
+    lines.append(
+        f"A closed loop of N users thinking {think:g} s on average (Z) between requests. Waits come from the "
+        "scenario; CPU per request is the app's work plus the framework's cost, measured by the service-demand law "
+        f"(CPU seconds / requests) over the server's steps below {expected.CALIBRATION_MAX_CPU_PCT:.0f}% CPU, so "
+        "where the CPU is the limit the throughput is still a prediction. Throughput can be no more than "
+        "min(N / (S + Z), capacity); the dashed curves in the charts are the exact finite-population (M/M/k//N) "
+        "solution for the bounding resource. Real waits vary less than the model's exponential ones, so "
+        "measurements should sit between the curve and the bound."
+    )
+    lines.append("")
+    for server in run["config"]["servers"]:
+        name = server["name"]
+        system, calibration = models[name]
+        capacities = ", ".join(f"{res} {rps:.0f}/s" for res, rps in system.capacities_rps.items())
+        source = (
+            f"{calibration.overhead_ms:.1f} ms of framework CPU per request, measured over {calibration.steps} steps"
+            if calibration.steps
+            else f"{calibration.overhead_ms:.1f} ms of framework CPU per request assumed (no step could measure it)"
+        )
+        top = max((int(n) for n in load["users"]), default=0)
+        knee = system.knee_users
+        beyond = " (beyond this sweep)" if knee > top else ""
+        lines.append(
+            f"- **{name}** ({slots_text(server)}): a request is in service {system.demand.service_s * 1000:.1f} ms "
+            f"on average (S) and needs {system.demand.cpu_s * 1000:.1f} ms of CPU ({source}). Capacity: {capacities}; "
+            f"bound by {BOUND_TEXT[system.bottleneck.resource]} at {system.max_rps:.1f} requests/s. "
+            f"Knee: about **{knee:.0f} users**{beyond}, where requests start to queue."
+        )
+    lines += [
+        "",
+        "| server | users | req/s measured | 95% interval | model req/s | bound by | efficiency | mean | model mean |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    outside = []
+    for n in load["users"]:
+        for server in run["config"]["servers"]:
+            key = (server["name"], int(n))
+            e = exps.get(key)
+            step = steps.get(key)
+            if e is None or step is None or not _ok(step):
+                continue
+            p = e.prediction
+            interval = f"{e.rps_interval[0]:.1f}-{e.rps_interval[1]:.1f}" if e.rps_interval else "–"
+            mark = ""
+            if e.outside:
+                mark = " ‡"
+                outside.append(f"- {server['name']} at {n} users: {expected.explain(e, step, server)}.")
+            lines.append(
+                f"| {server['name']} | {n} | {_fmt(e.measured_rps)} | {interval} | {p.model_rps:.1f} | {p.bound_by} "
+                f"| {_fmt(e.efficiency, 2)}{mark} | {_fmt_ms(e.measured_mean_ms)} | {_fmt_ms(p.model_mean_ms)} |"
+            )
+    lines.append("")
+    tolerance = f"{expected.TOLERANCE * 100:.0f}%"
+    if outside:
+        lines += [f"‡ further than {tolerance} from the model:", "", *outside, ""]
+    else:
+        lines += [f"Every measured step is within {tolerance} of the model's throughput.", ""]
+    lines.append(
+        "The measured mean is the client's: it adds the network, HTTP parsing and Locust's own scheduling to what "
+        "the model counts, a few ms per request at low load."
+    )
+    return [*lines, ""]
+
+
 def _burst_section(run: dict[str, Any]) -> list[str]:
     """The burst over time, per stage and server, and how long each server took to recover after the drop."""
     data = run.get("burst")
@@ -525,6 +638,12 @@ METHOD_NOTES = [
     "high-load percentiles as lower bounds on what an open stream of users would see.",
     "- **Server CPU and memory** are summed over the server's whole process tree (master and workers). RSS counts "
     "pages shared between forked workers once per worker; PSS shares them out and is the tree's real cost.",
+    "- **Repeats:** a scenario may measure each step several times (`repeats`), each time with a fresh server and "
+    "Locust run, in the order user level, then repeat, then server. Tables and charts then show, per server and "
+    "level, the repeat in the middle of the throughput order (the lower middle one for an even count) with its "
+    "throughput, p50, p95 and mean replaced by their medians over the repeats; its other figures (p90, p99, max, "
+    "per endpoint, CPU, memory) are that repeat's own. The spread over repeats is (max − min) / median; a step is "
+    f"flagged when that of throughput or of the median exceeds {repeats.FLAG_SPREAD_PCT:g}%.",
 ]
 
 
@@ -536,15 +655,75 @@ STATUS_TEXT = {
 }
 
 
-def missing_steps(run: dict[str, Any]) -> list[tuple[str, int]]:
-    """Planned steps with no record, worked out from the configuration so it holds even for a killed run."""
-    done = {(s["server"], int(s["users"])) for s in run["steps"]}
+def missing_steps(run: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """Planned steps with no record as (server, users, repeat), in the sweep's order, worked out from the
+    configuration so it holds even for a killed run; each repeat of a step is a step of its own."""
+    done = {repeats.step_key(s) for s in run["steps"]}
     return [
-        (server["name"], int(users))
+        (server["name"], int(users), repeat)
         for users in run["config"]["load"]["users"]
+        for repeat in range(1, repeats.planned_repeats(run) + 1)
         for server in run["config"]["servers"]
-        if (server["name"], int(users)) not in done
+        if (server["name"], int(users), repeat) not in done
     ]
+
+
+def _step_name(run: dict[str, Any], server: str, users: int, repeat: int) -> str:
+    """How the report names one step: its repeat only when the run has repeats."""
+    return f"{server} at {users} users" + (f" (repeat {repeat})" if repeats.planned_repeats(run) > 1 else "")
+
+
+def _spread_section(run: dict[str, Any]) -> list[str]:
+    """Per (server, users), how far the repeats of a step disagreed; nothing for a run without repeats."""
+    planned = repeats.planned_repeats(run)
+    if planned <= 1:
+        return []
+    groups = repeats.combine(run)
+    flag = f"⚠ >{repeats.FLAG_SPREAD_PCT:g}%"
+    head = ["server", "users", "n", "req/s min / median / max", "spread", "p50 min / median / max", "spread",
+            "p95 min / median / max", "spread", "flag"]  # fmt: skip
+    lines = [
+        "### Spread over repeats",
+        "",
+        f"Each step was measured {planned} times, each time with a fresh server and Locust run. `n` is how many of "
+        "them measured it; min / median / max are over those, and the spread is (max − min) / median. The tables "
+        "and charts above show the medians.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+
+    def cells(group: repeats.Group | None, metric: str, text: Callable[[Any], str]) -> list[str]:
+        span = group.spread.get(metric) if group is not None else None
+        if span is None:
+            return ["–", "–"]
+        pct = span["spread_pct"]
+        return [" / ".join(text(span[k]) for k in ("min", "median", "max")), "–" if pct is None else f"{pct:.1f}%"]
+
+    for users in run["config"]["load"]["users"]:
+        for server in run["config"]["servers"]:
+            group = groups.get((server["name"], int(users)))
+            measured = len(group.measured) if group is not None else 0
+            row = [server["name"], str(users), str(measured) if measured == planned else f"{measured} of {planned}"]
+            row += cells(group, "rps", _fmt) + cells(group, "p50_ms", _fmt_ms) + cells(group, "p95_ms", _fmt_ms)
+            row.append(flag if group is not None and group.flagged else "")
+            lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        f"**{flag}** marks a step whose throughput or median response time differed by more than "
+        f"{repeats.FLAG_SPREAD_PCT:g}% between its repeats: the machine, not just the sample, moved that much, so "
+        "at that level a difference between servers smaller than the spread is not established by this run. "
+        "p95's spread is shown but not flagged: it rests on the slowest twentieth of a window's requests, whose "
+        "own sampling noise often exceeds that much.",
+        "",
+    ]
+    if not any(group.flagged for group in groups.values()):
+        lines += [
+            f"No step's repeats differed by more than {repeats.FLAG_SPREAD_PCT:g}% in throughput or median "
+            "response time.",
+            "",
+        ]
+    return lines
 
 
 def markdown(run: dict[str, Any]) -> str:
@@ -557,7 +736,7 @@ def markdown(run: dict[str, Any]) -> str:
         lines += [f"> **{STATUS_TEXT.get(str(status), f'This run is {status}.')}**"]
         missing = missing_steps(run)
         if missing:
-            lines += ["> Missing steps: " + ", ".join(f"{server} at {users} users" for server, users in missing) + "."]
+            lines += ["> Missing steps: " + ", ".join(_step_name(run, *step) for step in missing) + "."]
         failed = [s for s in run["steps"] if s.get("status") != "ok"]
         for step in failed:
             first = (step.get("error") or "failed").splitlines()[0]
@@ -574,6 +753,7 @@ def markdown(run: dict[str, Any]) -> str:
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
     lines += ["### Page and short requests separately", "", *_endpoint_table(run), ""]
     lines += ["### Resources and step accounting", "", *_resource_table(run), ""]
+    lines += _spread_section(run)
     notes = [
         f"- {s['server']} at {s['users']} users: {n}"
         for s in run["steps"]
@@ -583,6 +763,7 @@ def markdown(run: dict[str, Any]) -> str:
     ]
     if notes:
         lines += ["### Notes from the steps", "", *notes, ""]
+    lines += _model_section(run)
     lines += ["## What was run", "", *_setup(run), ""]
     lines += ["## How the numbers were measured", "", *METHOD_NOTES, ""]
     return "\n".join(lines)

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from runner import repeats
+
 FORMAT = "sync-async-bench/run"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
@@ -49,6 +51,14 @@ SUMMARY_COLUMNS = (
     "server_cpu_pct",
     "server_rss_mb",
     "saturated",
+    "repeats",
+    "rps_min",
+    "rps_max",
+    "spread_pct",
+    "model_rps",
+    "model_mean_ms",
+    "efficiency",
+    "model_bound",
 )
 
 
@@ -214,10 +224,16 @@ def _step_problem(step: Any) -> str | None:  # noqa: PLR0911 (one check per fiel
     return None
 
 
-def summary_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+def summary_rows(
+    run: Mapping[str, Any], extra: Mapping[tuple[str, int], Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per step; ``extra`` adds columns computed elsewhere (the model's), keyed by (server, users)."""
     rows = []
-    for step in run["steps"]:
+    # One row per (server, users): repeats are folded into their medians and spread (see runner.repeats).
+    for group in repeats.combine(run).values():
+        step = group.record
         figures = step.get("figures") or {}
+        rps_range = group.spread.get("rps")
         latency = figures.get("latency") or {}
         endpoints = figures.get("endpoints") or {}
         row: dict[str, Any] = {
@@ -234,6 +250,11 @@ def summary_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
             "server_cpu_pct": step.get("server_cpu_pct"),
             "server_rss_mb": step.get("server_rss_mb"),
             "saturated": step.get("saturated", ""),
+            "repeats": len(group.measured),
+            # Without repeats the step's one throughput is its own min and max.
+            "rps_min": rps_range["min"] if rps_range else figures.get("rps"),
+            "rps_max": rps_range["max"] if rps_range else figures.get("rps"),
+            "spread_pct": group.spread_pct,
         }
         for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "min_ms"):
             row[key] = latency.get(key)
@@ -241,6 +262,7 @@ def summary_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
             data = endpoints.get(endpoint) or {}
             row[f"{endpoint}_p50_ms"] = data.get("p50_ms")
             row[f"{endpoint}_p95_ms"] = data.get("p95_ms")
+        row.update((extra or {}).get((step["server"], int(step["users"])), {}))
         rows.append(row)
     return rows
 
@@ -253,11 +275,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_summary(run_dir: Path, run: Mapping[str, Any]) -> None:
+def write_summary(
+    run_dir: Path, run: Mapping[str, Any], extra: Mapping[tuple[str, int], Mapping[str, Any]] | None = None
+) -> None:
     def write(handle: TextIO) -> None:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
-        for row in summary_rows(run):
+        for row in summary_rows(run, extra):
             writer.writerow({k: _cell(row.get(k)) for k in SUMMARY_COLUMNS})
 
     write_atomically(run_dir / SUMMARY_FILE, write)

@@ -433,3 +433,38 @@ def test_the_timeline_shows_the_short_request_queued_on_sync_and_not_on_async(tm
     for burst in kinds["async"]["rounds"]:
         probes = {p["label"]: p for p in burst}
         assert probes["short"]["received"] < min(probes["page 1"]["received"], probes["page 2"]["received"])
+
+
+def test_a_sweep_with_repeats_measures_each_step_again_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    """Two repeats at one user level: four fresh servers and Locust runs in the order repeat, then server; each
+    repeat keeps its own record and folder, and the summary and report fold them into one row with a spread."""
+    scenario, results = _scenario(tmp_path, "repeats", "[2]")
+    # (Teardown is checked by the tests above; this machine may run other benchmarks meanwhile.)
+    done = _run([str(scenario), "--results-dir", str(results), "--repeats", "2"], timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = run_dir_of(results)
+    run = store.load_run(run_dir)
+    assert run["config"]["load"]["repeats"] == 2
+    assert [(s["server"], s["users"], s["repeat"], s["status"]) for s in run["steps"]] == [
+        ("flask-gunicorn", 2, 1, "ok"),
+        ("fastapi-uvicorn", 2, 1, "ok"),
+        ("flask-gunicorn", 2, 2, "ok"),
+        ("fastapi-uvicorn", 2, 2, "ok"),
+    ]
+    folders = [s["files"] for s in run["steps"]]
+    assert folders == [
+        f"raw/{name}/u0002{suffix}" for suffix in ("", "-r2") for name in ("flask-gunicorn", "fastapi-uvicorn")
+    ]
+    for folder in folders:
+        assert (run_dir / folder / "requests.csv").is_file(), folder
+    rows = list(csv.DictReader((run_dir / "summary.csv").open()))
+    assert [(r["server"], r["users"], r["repeats"]) for r in rows] == [
+        ("flask-gunicorn", "2", "2"),
+        ("fastapi-uvicorn", "2", "2"),
+    ]
+    for row in rows:
+        assert float(row["rps_min"]) <= float(row["rps"]) <= float(row["rps_max"])
+        assert row["spread_pct"] != ""
+    report_text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "### Spread over repeats" in report_text
+    assert "| flask-gunicorn | 2 | 2 |" in report_text and "| fastapi-uvicorn | 2 | 2 |" in report_text

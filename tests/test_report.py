@@ -381,7 +381,7 @@ def test_report_explains_a_sync_tail_from_the_initial_burst_by_workers() -> None
     _with_burst_tail(run, SYNC, 50, 9_000.0)
     text = report.markdown(run)
     note = next(line for line in text.splitlines() if line.startswith(f"- {SYNC} at 50 users"))
-    assert "3 worker(s) holding each request" in note
+    assert "3 slot(s) holding each request" in note
     assert "server CPU" not in note
 
 

@@ -1,0 +1,261 @@
+"""What the queueing model expects of each step of a run: the model's inputs, taken from the run itself.
+
+:mod:`runner.model` is pure arithmetic; this module decides what goes into it, because that is where a model
+can be made to agree with anything. The rule is to put in only what the scenario states or what a *different*
+measurement than the one being predicted shows:
+
+* **Waits** are the scenario's own: the simulated database sleeps exactly that long (plus its seeded jitter,
+  which averages out). A page waits ``user_lookup_ms + listing_ms``, a short request ``short_query_ms``.
+* **CPU per request** is the scenario's app work plus what the framework, the server and HTTP cost, which no
+  scenario states. That cost is measured, with the service-demand law (CPU seconds used / requests completed),
+  pooled over the server's steps whose CPU stayed below :data:`CALIBRATION_MAX_CPU_PCT`: so the CPU a request
+  needs is learned where the CPU was not the limit, and the throughput where it is remains a prediction.
+* **Slots** come from the server's configuration (``ServerConfig.slots``); **cores** are the ones the server
+  was pinned to (or the machine's when pinning was off), at most one per process, since a Python process runs
+  its Python code on one core at a time; the **database capacity** is per process, so ``capacity x processes``.
+* **Think time** is the mean of Locust's uniform think time; the mix is the scenario's task weights.
+
+Efficiency is measured throughput over the model's: 1.0 is the model met, below it the server (or the harness)
+loses something the model does not know about, and the report explains any step more than
+:data:`TOLERANCE` away.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from runner import model, repeats
+from runner.config import ServerConfig
+from runner.stats import rate_interval
+
+# Steps whose server CPU was at or above this share of its cores are left out of the CPU calibration.
+CALIBRATION_MAX_CPU_PCT = 70.0
+# The issue's bar: a step whose throughput is further than this from the model is explained in the report.
+TOLERANCE = 0.15
+# Two capacities within this factor of each other both shape the queue; the one-station curve sees only one.
+NEAR_LIMITS = 1.5
+# When no step can calibrate the framework's CPU cost, this is assumed (ms per request; about what Flask and
+# FastAPI measured here) and the report says so.
+FALLBACK_OVERHEAD_MS = 1.5
+
+
+def is_finite(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The framework's CPU cost per request for one server, and where it came from."""
+
+    overhead_ms: float
+    steps: int  # how many steps it was pooled over; 0 means the fallback was used
+    cpu_per_request_ms: float  # the mix's mean CPU per request, app work included
+
+
+def server_cores(run: Mapping[str, Any]) -> int:
+    """Cores the server could use: those it was pinned to, or all of the machine's when pinning was off."""
+    settings = run["config"].get("run", {})
+    meta = run.get("metadata", {})
+    pinned = "pinned" in str(meta.get("cpu_pinning", ""))
+    if settings.get("pin_cpus", True) and pinned:
+        return int(settings.get("server_cores", 1))
+    return int(meta.get("cpu_count") or 1)
+
+
+def _weights(config: Mapping[str, Any]) -> tuple[float, float]:
+    load = config["load"]
+    return float(load["page_weight"]), float(load["short_weight"])
+
+
+def _app_work_mean_ms(config: Mapping[str, Any]) -> float:
+    page, short = _weights(config)
+    return page * float(config["workload"]["app_work_ms"]) / (page + short)
+
+
+def calibrate(run: Mapping[str, Any], server: str) -> Calibration:
+    """The framework's CPU per request, by the service-demand law over the server's unsaturated steps."""
+    cpu_s = 0.0
+    done = 0
+    used = 0
+    for step in run["steps"]:
+        if step["server"] != server or step.get("status") != "ok":
+            continue
+        cpu_pct, figures = step.get("server_cpu_pct"), step.get("figures") or {}
+        completed, window = figures.get("completed_in_window"), figures.get("window_s")
+        if not (is_finite(cpu_pct) and is_finite(completed) and is_finite(window)):
+            continue
+        if cpu_pct >= CALIBRATION_MAX_CPU_PCT or completed <= 0:
+            continue
+        cpu_s += cpu_pct / 100 * window
+        done += int(completed)
+        used += 1
+    app = _app_work_mean_ms(run["config"])
+    if done < 20:  # too few requests to say anything; state the fallback instead of guessing from noise
+        return Calibration(FALLBACK_OVERHEAD_MS, 0, app + FALLBACK_OVERHEAD_MS)
+    per_request = cpu_s / done * 1000
+    return Calibration(max(0.0, per_request - app), used, max(per_request, app))
+
+
+def system(run: Mapping[str, Any], server: Mapping[str, Any], calibration: Calibration) -> model.System:
+    """The model of one server configuration under this run's load."""
+    config = run["config"]
+    workload, load = config["workload"], config["load"]
+    page_weight, short_weight = _weights(config)
+    overhead_s = calibration.overhead_ms / 1000
+    mix = []
+    if page_weight > 0:
+        wait = (float(workload["user_lookup_ms"]) + float(workload["listing_ms"])) / 1000
+        mix.append(model.RequestClass("page", page_weight, wait, float(workload["app_work_ms"]) / 1000 + overhead_s))
+    if short_weight > 0:
+        mix.append(model.RequestClass("short", short_weight, float(workload["short_query_ms"]) / 1000, overhead_s))
+    think = (float(load["think_time_s"][0]) + float(load["think_time_s"][1])) / 2
+    spec = ServerConfig.from_dict(server)
+    capacity = int(config.get("database", {}).get("capacity") or 0)
+    return model.System(
+        demand=model.Demand(think_s=think, mix=tuple(mix)),
+        server=model.Server(
+            slots=spec.slots,
+            cpus=max(1, min(server_cores(run), spec.processes)),
+            db_connections=capacity * spec.processes if capacity > 0 else None,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One step's measurement beside the model's."""
+
+    prediction: model.Prediction
+    calibration: Calibration
+    measured_rps: float | None
+    measured_mean_ms: float | None
+    rps_interval: tuple[float, float] | None
+
+    @property
+    def efficiency(self) -> float | None:
+        if self.measured_rps is None or self.prediction.model_rps <= 0:
+            return None
+        return self.measured_rps / self.prediction.model_rps
+
+    @property
+    def outside(self) -> bool:
+        """Further from the model than the tolerance."""
+        return self.efficiency is not None and abs(self.efficiency - 1) > TOLERANCE
+
+    @property
+    def within_noise(self) -> bool:
+        """The model's throughput lies inside the step's own 95% interval: a count this small cannot tell."""
+        if self.rps_interval is None:
+            return False
+        low, high = self.rps_interval
+        return low <= self.prediction.model_rps <= high
+
+
+def expectations(run: Mapping[str, Any]) -> dict[tuple[str, int], Expectation]:
+    """The model beside every step that was measured, keyed like ``report.steps_by_level``."""
+    servers = {s["name"]: s for s in run["config"]["servers"]}
+    calibrations = {name: calibrate(run, name) for name in servers}
+    systems = {name: system(run, servers[name], calibrations[name]) for name in servers}
+    out: dict[tuple[str, int], Expectation] = {}
+    # One record per (server, users): with repeats, the combined one whose headline figures are the medians.
+    for step in (group.record for group in repeats.combine(run).values()):
+        name = step["server"]
+        if name not in systems:
+            continue
+        users = int(step["users"])
+        figures = step.get("figures") or {}
+        ok = step.get("status") == "ok"
+        rps = figures.get("rps") if ok else None
+        mean = (figures.get("latency") or {}).get("mean_ms") if ok else None
+        completed, window = figures.get("completed_in_window"), figures.get("window_s")
+        interval = (
+            rate_interval(int(completed), float(window))
+            if ok and isinstance(completed, int) and isinstance(window, int | float)
+            else None
+        )
+        out[(name, users)] = Expectation(
+            prediction=model.predict(systems[name], users),
+            calibration=calibrations[name],
+            measured_rps=float(rps) if isinstance(rps, int | float) and math.isfinite(rps) else None,
+            measured_mean_ms=float(mean) if isinstance(mean, int | float) and math.isfinite(mean) else None,
+            rps_interval=interval,
+        )
+    return out
+
+
+def systems(run: Mapping[str, Any]) -> dict[str, tuple[model.System, Calibration]]:
+    """Each server's model, for drawing curves and naming knees."""
+    servers = {s["name"]: s for s in run["config"]["servers"]}
+    out = {}
+    for name, server in servers.items():
+        calibration = calibrate(run, name)
+        out[name] = (system(run, server, calibration), calibration)
+    return out
+
+
+def summary_columns(run: Mapping[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The model's columns of ``summary.csv``, keyed by (server, users)."""
+    return {
+        key: {
+            "model_rps": e.prediction.model_rps,
+            "model_mean_ms": e.prediction.model_mean_ms,
+            "efficiency": e.efficiency,
+            "model_bound": e.prediction.bound_by,
+        }
+        for key, e in expectations(run).items()
+    }
+
+
+def explain(e: Expectation, step: Mapping[str, Any], server: Mapping[str, Any]) -> str:  # noqa: PLR0911 (one return per reason)
+    """Why a step's throughput is more than TOLERANCE from the model, from what the step itself measured.
+
+    Each reason is stated only when the numbers show it; what the model leaves out is named as such, not
+    asserted as the cause.
+    """
+    p = e.prediction
+    eff = e.efficiency
+    if eff is None:
+        return "not measured"
+    if step.get("saturated") == "client":
+        return "the client used more than 80% of its core in this step: its latencies and rate are partly its own"
+    if e.within_noise and e.rps_interval is not None:
+        low, high = e.rps_interval
+        return (
+            f"the model's {p.model_rps:.2f}/s lies inside this step's own 95% interval ({low:.2f}-{high:.2f}/s): "
+            "with so few completions in the window the difference is chance"
+        )
+    cpu = step.get("server_cpu_pct")
+    spec = ServerConfig.from_dict(server)
+    caps = sorted(p.capacities_rps.items(), key=lambda item: item[1])
+    two_close = len(caps) >= 2 and caps[1][1] <= NEAR_LIMITS * caps[0][1]
+    if eff < 1 and p.bound_by != "users" and two_close and spec.slots and e.measured_rps:
+        held = spec.slots / e.measured_rps * 1000
+        modelled = spec.slots / p.capacities_rps["slots"] * 1000 if "slots" in p.capacities_rps else math.nan
+        return (
+            f"two resources are close to their limits here ({caps[0][0]} {caps[0][1]:.0f}/s, {caps[1][0]} "
+            f"{caps[1][1]:.0f}/s), and the model queues for only one: a request holds its slot while it waits for "
+            f"the core, so the CPU's queue lengthens the time a slot is held (about {held:.0f} ms measured, "
+            f"{modelled:.0f} ms modelled)"
+        )
+    if eff < 1 and p.bound_by == "slots" and spec.slots and e.measured_rps:
+        held = spec.slots / e.measured_rps * 1000
+        modelled = spec.slots / p.capacities_rps["slots"] * 1000
+        return (
+            f"the measured rate means each request held a slot for about {held:.0f} ms, not the model's "
+            f"{modelled:.0f} ms (waits plus calibrated CPU): time between requests that the model does not count "
+            "(accepting and closing connections, workers sharing one core, time the VM's hypervisor takes)"
+        )
+    if eff < 1 and is_finite(cpu) and cpu >= 85:
+        return (
+            f"the server's CPU was at {cpu:.0f}% of its core(s): it is near its CPU limit, where the model's "
+            "single-queue curve is optimistic (CPU cost per request also grows with the number of connections)"
+        )
+    if eff < 1:
+        return (
+            "below the model with CPU to spare and slots free: a cost the model does not count (client, network, "
+            "scheduling); see the step's notes"
+        )
+    return "above the model: the waits or CPU the model assumes are longer than what this step needed"
