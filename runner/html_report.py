@@ -287,8 +287,10 @@ def server_commands(run: dict[str, Any]) -> list[tuple[str, list[int], list[str]
         command = step.get("command")
         if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
             continue
-        key = (str(step.get("server")), tuple(_mask_port(command)))
-        levels, _ = groups.setdefault(key, ([], list(command)))
+        env = step.get("command_env")
+        prefix = [f"{k}={v}" for k, v in sorted(env.items())] if isinstance(env, dict) else []
+        key = (str(step.get("server")), tuple(prefix + _mask_port(command)))
+        levels, _ = groups.setdefault(key, ([], prefix + list(command)))
         if int(step.get("users", 0)) not in levels:  # a repeated step is one level, not several
             levels.append(int(step.get("users", 0)))
     return [(server, levels, command) for (server, _), (levels, command) in groups.items()]

@@ -26,7 +26,7 @@ from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.loadgen import LoadError, run_step
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
-from runner.servers import RunningServer, ServerError, command, log_tail, serve
+from runner.servers import RunningServer, ServerError, command, log_tail, serve, server_env
 from runner.stats import OutputError, step_figures
 
 CLIENT_SATURATED_PCT = 80.0
@@ -60,9 +60,24 @@ def plan_steps(config: RunConfig) -> list[Step]:
     ]
 
 
-def saturation(client_cpu: float | None, server_cpu: float | None, server_cores: int) -> str:
-    """Which side ran out of CPU in a step: the client's latencies are its own queueing above ~80% of a core."""
-    if client_cpu is not None and client_cpu > CLIENT_SATURATED_PCT:
+def saturation(
+    client_cpu: float | None,
+    server_cpu: float | None,
+    server_cores: int,
+    client_cpu_max: float | None = None,
+    client_cores: int = 0,
+) -> str:
+    """Which side ran out of CPU in a step: the client's latencies are its own queueing above ~80% of a core.
+
+    The client is several processes when Locust runs distributed (``client_cpu`` is their sum), and each one
+    runs on one core at a time, so it is saturated when any one of them (``client_cpu_max``) is above ~80% of a
+    core, or when together they are above ~80% of every core they were pinned to (``client_cores``; two workers
+    sharing one core each stay near 50% while the core is full). For one process both rules are the old one.
+    """
+    busiest = client_cpu if client_cpu_max is None else client_cpu_max
+    if busiest is not None and busiest > CLIENT_SATURATED_PCT:
+        return "client"
+    if client_cores > 0 and client_cpu is not None and client_cpu > CLIENT_SATURATED_PCT * client_cores:
         return "client"
     if server_cpu is not None and server_cpu >= SERVER_SATURATED_PCT * max(1, server_cores):
         return "server"
@@ -94,6 +109,9 @@ def measure_step(
     log = folder / "server.log"
     with serve(step.server, config, log, cpus.server) as server:
         record["command"] = command(step.server, server.port)
+        # uvicorn's command line is the same for async, def and blocking endpoints; the app reads which from
+        # these variables, so they belong to "the exact command" as much as its arguments do.
+        record["command_env"] = {k: v for k, v in server_env(config, step.server).items() if k.startswith("APP_")}
         started_pids = set(server.pids())
         record["server_processes"] = len(started_pids)
         with TreeSampler(server.process.pid) as sampler:
@@ -114,7 +132,13 @@ def measure_step(
         server_cpu_pct=server_cpu,
         server_rss_mb=server_rss,
         server_pss_mb=pss,
-        saturated=saturation(figures.client_cpu_pct, server_cpu, len(cpus.server) or os.cpu_count() or 1),
+        saturated=saturation(
+            figures.client_cpu_pct,
+            server_cpu,
+            len(cpus.server) or os.cpu_count() or 1,
+            client_cpu_max=figures.client_cpu_max_pct,
+            client_cores=len(cpus.client),
+        ),
     )
     return record
 

@@ -104,8 +104,16 @@ def single(spec: ServerConfig) -> ServerConfig:
 
 def measure(config: RunConfig, cpus: CpuPlan, folder: Path, rounds: int = 3) -> dict[str, Any]:
     """Run the bursts against one sync and one async configuration of the scenario; return what was seen."""
-    sync = next((s for s in config.servers if s.kind == "sync"), ServerConfig("flask-gunicorn", "gunicorn"))
-    asyn = next((s for s in config.servers if s.kind == "async"), ServerConfig("fastapi-uvicorn", "uvicorn"))
+    # The picture is of the two classic models: a plain sync worker and an event loop awaiting its waits. A
+    # scenario without one of them (gthread only, say, or only a blocking FastAPI) gets the default of that kind.
+    sync = next(
+        (s for s in config.servers if s.server == "gunicorn" and s.mode == "sync"),
+        ServerConfig.from_dict({"name": "flask-gunicorn", "server": "gunicorn"}),
+    )
+    asyn = next(
+        (s for s in config.servers if s.server == "uvicorn" and s.mode == "async"),
+        ServerConfig.from_dict({"name": "fastapi-uvicorn", "server": "uvicorn"}),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     servers: dict[str, Any] = {}
     for spec in (single(sync), single(asyn)):

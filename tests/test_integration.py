@@ -37,10 +37,20 @@ def _bench_processes() -> list[psutil.Process]:
         if (
             ("gunicorn" in cmd and "gunicorn.conf.py" in cmd)
             or "async_app.app:create_app" in cmd
-            or ("locust" in cmd and "locustfile.py" in cmd)
+            or ("locust" in cmd and ("locustfile.py" in cmd or "burst.py" in cmd))
+            or ("multiprocessing" in cmd and _serves_our_app(proc))
         ):
             found.append(proc)
     return found
+
+
+def _serves_our_app(proc: psutil.Process) -> bool:
+    """uvicorn's extra workers are multiprocessing children whose command line names no app; the harness's
+    server environment (APP_ENDPOINTS) marks them."""
+    try:
+        return "APP_ENDPOINTS" in proc.environ()
+    except (psutil.Error, OSError):
+        return False
 
 
 # Settings the servers read from the environment on their own; the harness must not let them through.
