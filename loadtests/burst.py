@@ -10,10 +10,16 @@ Each stage is ``users:seconds``. Users are started and stopped at the largest st
 jump from 5 to 500 users is a real burst, and a drop stops the surplus users as soon as their request in flight has
 been answered (the drop never cuts a request short, up to ``--stop-timeout``). The user count Locust actually
 ran is sampled every 0.25 s into the ``--meta-file``, so the chart draws what happened, not what was asked.
+
+It runs in one Locust process only, and exits with code 2 if started distributed (``--processes``,
+``--master``, ``--worker``): Locust's master then hands each stage's users to its workers in messages and waits
+up to a second for their reports after every change, so stages start late and the chart would draw a burst at a
+time it did not happen. Measured with two workers: the users of a stage due at 1 s started sending at 2.1 s.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -24,6 +30,7 @@ import gevent
 from locust import LoadTestShape, events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 from locustfile import BenchUser, recorder
 
 __all__ = ["BenchUser", "BurstShape"]
@@ -90,6 +97,23 @@ def _check_stages(environment: Environment, **_: Any) -> None:
         parse_stages(options.stages)
     except ValueError as error:
         raise SystemExit(f"--stages: {error}") from None
+
+
+DISTRIBUTED_REFUSAL = (
+    "loadtests/burst.py runs in one Locust process only: distributed, Locust's master starts each stage about a "
+    "second late, so the chart would not show when the burst happened. Run it without --processes, --master or "
+    "--worker.\n"
+)
+
+
+@events.init.add_listener
+def _refuse_distribution(environment: Environment, runner: Any = None, **_: Any) -> None:
+    if isinstance(runner, MasterRunner | WorkerRunner):
+        options = environment.parsed_options
+        # Said once: a worker forked by --processes leaves it to its master.
+        if isinstance(runner, MasterRunner) or not getattr(options, "processes", None):
+            sys.stderr.write(DISTRIBUTED_REFUSAL)
+        raise SystemExit(2)
 
 
 @events.test_start.add_listener

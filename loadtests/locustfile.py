@@ -9,18 +9,30 @@ Besides Locust's own ``--json-file`` totals, each step gets:
 
 * a warm-up: statistics are reset ``--warmup`` seconds after the start, so the burst's first moments are
   discarded from the totals and percentiles;
-* ``--raw-file``: one row per request (start, duration, endpoint, outcome) so the runner can count what
-  completed inside the measured window, what finished during the drain, and what never finished;
-* ``--meta-file``: the window's timestamps and this process's own CPU time over the window, because Locust's
+* ``--raw-file``: one row per request (start, duration, endpoint, outcome, request id) so the runner can count
+  what completed inside the measured window, what finished during the drain, and what never finished;
+* ``--meta-file``: the window's timestamps and the client's own CPU time over the window, because Locust's
   built-in CPU warning needs ~20 s before it can fire.
+
+The same file runs distributed (``--processes N``, or ``--master`` and ``--worker`` by hand). Requests are then
+made on the workers and only the master decides the window, so the roles split:
+
+* the **master** opens the window (resets its totals and tells every worker to reset its own), closes it, and
+  writes both files: each worker sends its rows, its unfinished requests and its CPU time to the master when it
+  has drained (Locust custom messages), so the runner still reads one ``--raw-file`` and one ``--meta-file``;
+* a **worker** logs its requests, resets its statistics when the master says so, and reports at its end. Request
+  ids carry the worker's index (``w0-17``), so a request counted twice would show.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import os
 import random
+import signal
+import sys
 import time
 from typing import Any
 
@@ -32,6 +44,24 @@ from hosts import is_loopback
 from locust import FastHttpUser, events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
+from locust.rpc.protocol import Message
+from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import RequestStats, StatsEntry
+
+# Custom messages between the master and its workers (see the module docstring for who sends what).
+RESET = "bench_reset"  # master -> workers: the window opens now; reset your statistics and start your CPU clock
+RESET_DONE = "bench_reset_done"  # worker -> master: reset; every statistics report from now on is in the window
+FINISH = "bench_finish"  # master -> workers: stop and drain, if Locust's own stop message has not reached you
+ROWS = "bench_rows"  # worker -> master: a slice of the worker's per-request rows
+DONE = "bench_done"  # worker -> master: every row sent; here are the row count, unfinished requests and CPU time
+# Rows per message: a few hundred kB, so no single message holds up the master's message loop for long.
+ROWS_PER_MESSAGE = 5000
+# How much longer than the drain bound the master waits for its workers' reports before writing what it has.
+REPORT_GRACE_S = 10.0
+
+RAW_COLUMNS = ("start_epoch_s", "response_ms", "endpoint", "ok", "error", "request_id")
+# start epoch s, response ms, endpoint, ok (1/0), error, request id (text: "17" alone, "w0-17" from worker 0)
+Row = tuple[float, float, str, int, str, str]
 
 
 @events.init_command_line_parser.add_listener
@@ -55,16 +85,69 @@ def _add_arguments(parser: LocustArgumentParser) -> None:
     )
 
 
+# --- dying with the master ----------------------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_PR_GET_PDEATHSIG = 2
+try:  # Resolved at import, before Locust forks any worker.
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
+_fork_parent: list[int] = []
+
+
+def _remember_parent() -> None:
+    _fork_parent[:] = [os.getpid()]
+
+
+def _die_with_parent() -> None:
+    """Runs in each worker the moment ``--processes`` forks it. The runner starts the master with
+    PR_SET_PDEATHSIG, but a fork does not inherit it: without this, a master killed alone (SIGKILL, out of
+    memory) would leave its workers sending load. Armed here rather than in ``init`` so there is no gap at all,
+    and a master that died before it was armed is caught by its pid having changed."""
+    if _prctl is None:
+        return
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _fork_parent and os.getppid() != _fork_parent[0]:
+        os._exit(1)
+
+
+if _prctl is not None:
+    os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
+
+
+def _parent_death_signal() -> int | None:
+    """The signal this process gets when its parent dies (0: none), recorded so a run can show it was armed."""
+    if _prctl is None:
+        return None
+    value = ctypes.c_int(0)
+    _prctl(_PR_GET_PDEATHSIG, ctypes.byref(value))
+    return value.value
+
+
+# --- the recorder -------------------------------------------------------------------------------------------------
+
+
 class _Recorder:
-    """Collects every request and the window's boundaries for the runner."""
+    """Collects every request and the window's boundaries for the runner; on a master, its workers' too."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, str, int, str]] = []
+        self.rows: list[tuple[float, float, str, int, str, int]] = []
         self.in_flight: dict[int, tuple[float, str]] = {}
         self._next_id = 0
         self.meta: dict[str, Any] = {}
         self._cpu_at_window_start = 0.0
-        self._process = psutil.Process()
+        self._window_opened: float | None = None
+        self._process: psutil.Process | None = None
+        # This process's CPU over the window: (seconds used, seconds of wall clock), once the window has closed.
+        self.own_cpu: tuple[float, float] | None = None
+        # Worker: set once a stop has begun, so a second request to stop never starts a second drain.
+        self.stopping = False
+        # Master: workers in the test, those whose reports still predate the window, and what each has sent.
+        self.participants: set[str] = set()
+        self.awaiting_reset: set[str] = set()
+        self.worker_rows: dict[str, list[list[Any]]] = {}
+        self.worker_reports: dict[str, dict[str, Any]] = {}
 
     def begin(self, name: str) -> dict[str, int]:
         """Note a request about to be sent; the returned context comes back with its request event."""
@@ -73,22 +156,75 @@ class _Recorder:
         return {"request_id": self._next_id}
 
     def cpu_seconds(self) -> float:
+        # A worker is forked from the master after this module was imported: a Process made before the fork
+        # would still measure the master.
+        if self._process is None or self._process.pid != os.getpid():
+            self._process = psutil.Process()
         times = self._process.cpu_times()
         return float(times.user + times.system)
 
-    def open_window(self, environment: Environment) -> None:
-        environment.stats.reset_all()
-        self.meta["window_start"] = time.time()
+    def start_cpu_clock(self) -> None:
+        self._window_opened = time.time()
         self._cpu_at_window_start = self.cpu_seconds()
 
-    def close_window(self) -> None:
+    def stop_cpu_clock(self) -> None:
+        if self._window_opened is None or self.own_cpu is not None:
+            return
+        self.own_cpu = (self.cpu_seconds() - self._cpu_at_window_start, time.time() - self._window_opened)
+
+    def open_window(self, environment: Environment) -> None:
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            # Reports from a worker that has not reset yet carry warm-up requests: from here until its
+            # RESET_DONE arrives they are dropped (see _drop_warmup_reports).
+            self.awaiting_reset = set(runner.clients)
+        environment.stats.reset_all()
+        self.meta["window_start"] = time.time()
+        self.start_cpu_clock()
+        if isinstance(runner, MasterRunner):
+            runner.send_message(RESET)
+
+    def close_window(self, environment: Environment) -> None:
         now = time.time()
         self.meta["window_end"] = now
         start = self.meta.get("window_start")
         if start is not None and now > start:
-            used = self.cpu_seconds() - self._cpu_at_window_start
-            self.meta["client_cpu_seconds"] = used
-            self.meta["client_cpu_pct"] = 100.0 * used / (now - start)
+            self.stop_cpu_clock()
+            # A master's own CPU is only its part: the client's figures wait for its workers (_collect_workers).
+            if self.own_cpu is not None and not isinstance(environment.runner, MasterRunner):
+                self.meta["client_cpu_seconds"] = self.own_cpu[0]
+                self.meta["client_cpu_pct"] = 100.0 * self.own_cpu[0] / (now - start)
+                self.meta["client_cpu_max_pct"] = self.meta["client_cpu_pct"]
+
+    def process_entry(self, role: str, index: int | None = None) -> dict[str, Any]:
+        """This process's part of the client: which cores it could run on and its CPU over the window."""
+        used, span = self.own_cpu if self.own_cpu is not None else (None, None)
+        return {
+            "role": role,
+            "index": index,
+            "pid": os.getpid(),
+            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "cpu_seconds": used,
+            "cpu_pct": 100.0 * used / span if used is not None and span else None,
+            "parent_death_signal": _parent_death_signal(),
+        }
+
+    def export_rows(self, prefix: str = "") -> list[Row]:
+        return [(s, ms, name, ok, error, f"{prefix}{rid}" if rid else "") for s, ms, name, ok, error, rid in self.rows]
+
+    def unfinished(self, stop_end: float, prefix: str = "") -> list[dict[str, Any]]:
+        """Requests sent but never answered: their users were killed when --stop-timeout ran out. Their age at
+        that moment is a lower bound on their response time. Their ids complete the log's: every id handed out
+        is either a row or here."""
+        return [
+            {
+                "start_epoch_s": started,
+                "endpoint": name,
+                "age_ms": (stop_end - started) * 1000.0,
+                "request_id": f"{prefix}{request_id}",
+            }
+            for request_id, (started, name) in sorted(self.in_flight.items(), key=lambda item: item[1])
+        ]
 
 
 recorder = _Recorder()
@@ -105,16 +241,33 @@ def _on_request(
     context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
+    request_id = 0
     if context and "request_id" in context:
-        recorder.in_flight.pop(context["request_id"], None)
+        request_id = context["request_id"]
+        recorder.in_flight.pop(request_id, None)
     started = start_time if start_time is not None else time.time() - response_time / 1000.0
     error = "" if exception is None else type(exception).__name__ + ": " + str(exception)[:200]
-    recorder.rows.append((started, response_time, name, 0 if exception else 1, error))
+    recorder.rows.append((started, response_time, name, 0 if exception else 1, error, request_id))
+
+
+# Registered at import, before Locust creates its runner, so it runs before the runner's own listener that adds a
+# report to the master's totals: a report can still be emptied here.
+@events.worker_report.add_listener
+def _drop_warmup_reports(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    if client_id in recorder.awaiting_reset:
+        data["stats"] = []
+        data["errors"] = {}
+        data["stats_total"] = StatsEntry(RequestStats(), "Aggregated", "").serialize()
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     recorder.meta["test_start"] = time.time()
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return  # the master opens and closes the window; a worker follows its messages
+    if isinstance(runner, MasterRunner):
+        recorder.participants = set(runner.clients)
     options = environment.parsed_options
     warmup = float(options.warmup) if options else 0.0
     measure = float(options.measure) if options else 0.0
@@ -122,44 +275,177 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         gevent.spawn_later(warmup, recorder.open_window, environment)
     else:
         recorder.open_window(environment)
-    if measure > 0 and environment.runner is not None:
+    if measure > 0 and runner is not None:
         # End the window ourselves so it lasts exactly --measure seconds: Locust's --run-time clock starts a
         # little before test_start, and stays only as a safety net.
-        gevent.spawn_later(warmup + measure, environment.runner.quit)
+        gevent.spawn_later(warmup + measure, _end_window, environment)
+
+
+def _end_window(environment: Environment) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        # stop() tells the workers to stop and waits for their users to finish (the drain); quit() alone would
+        # tell them to quit and leave 0.5 s later, cutting the drain short.
+        runner.stop()
+    if runner is not None:
+        runner.quit()
 
 
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Environment, **_: Any) -> None:
     # The run time is over: users in think time stop now, users with a request in flight finish it (up to
     # --stop-timeout). Completions from here on are the drain.
-    recorder.close_window()
+    if isinstance(environment.runner, WorkerRunner):
+        recorder.stopping = True
+        recorder.stop_cpu_clock()
+    else:
+        recorder.close_window(environment)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     stop_end = time.time()
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        _report_to_master(environment, runner, stop_end)
+        return
+    if isinstance(runner, MasterRunner):
+        rows = _collect_workers(environment, runner)
+        stop_end = time.time()  # when Locust quit on its own, the workers drained while this waited
+    else:
+        rows = recorder.export_rows()
+        recorder.meta["completed_requests"] = len(rows)
+        recorder.meta["unfinished"] = recorder.unfinished(stop_end)
+        recorder.meta["client_processes"] = [recorder.process_entry("local")]
     recorder.meta["stop_end"] = stop_end
-    recorder.meta["completed_requests"] = len(recorder.rows)
-    # Requests sent but never answered: their users were killed when --stop-timeout ran out. Their age at that
-    # moment is a lower bound on their response time.
-    recorder.meta["unfinished"] = [
-        {"start_epoch_s": started, "endpoint": name, "age_ms": (stop_end - started) * 1000.0}
-        for started, name in sorted(recorder.in_flight.values())
-    ]
     options = environment.parsed_options
     if options is None:
         return
     if options.raw_file:
-        _write_atomically(options.raw_file, _raw_csv)
+        _write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
     if options.meta_file:
         _write_atomically(options.meta_file, lambda f: json.dump(recorder.meta, f, indent=2))
 
 
-def _raw_csv(handle: Any) -> None:
+def _report_to_master(environment: Environment, runner: WorkerRunner, stop_end: float) -> None:
+    """A worker has drained: send the master its rows, its last statistics, and then DONE, in that order on one
+    connection, so the master has everything once DONE arrives."""
+    index = runner.worker_index
+    prefix = f"w{index}-"
+    rows = recorder.export_rows(prefix)
+    for first in range(0, len(rows), ROWS_PER_MESSAGE):
+        runner.send_message(ROWS, {"rows": rows[first : first + ROWS_PER_MESSAGE]})
+    # What Locust's own final report would carry (it sends one only on quit, possibly after the master has gone).
+    report: dict[str, Any] = {}
+    environment.events.report_to_master.fire(client_id=runner.client_id, data=report)
+    runner.send_message("stats", report)
+    runner.send_message(
+        DONE,
+        {
+            "rows": len(rows),
+            "unfinished": recorder.unfinished(stop_end, prefix),
+            "process": recorder.process_entry("worker", index),
+        },
+    )
+    # Locust's stop handler sleeps --stop-timeout after a stop before it reads its next message; the drain is
+    # over, so the master's quit would otherwise wait that long, and the worker be killed instead of quitting.
+    environment.stop_timeout = 0
+
+
+def _collect_workers(environment: Environment, runner: MasterRunner) -> list[Row]:
+    """Wait for every worker in the test to report, then merge their rows, unfinished requests and CPU time.
+
+    On the runner's path (stop, then quit) the workers have drained before this runs. When Locust quits on its
+    own (--run-time, Ctrl-C, a shape's end) nobody told them to stop yet, so FINISH does, and this waits for the
+    drain too.
+    """
+    expected = set(recorder.participants)
+    for client_id in expected - set(recorder.worker_reports):
+        runner.send_message(FINISH, client_id=client_id)
+    deadline = time.monotonic() + float(environment.stop_timeout or 0.0) + REPORT_GRACE_S
+    while not expected <= set(recorder.worker_reports) and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    rows: list[Row] = []
+    unfinished: list[dict[str, Any]] = []
+    processes = [recorder.process_entry("master")]
+    incomplete: list[str] = []
+    for client_id, report in sorted(recorder.worker_reports.items(), key=lambda item: item[1]["process"]["index"]):
+        received = recorder.worker_rows.get(client_id, [])
+        if len(received) != report["rows"]:
+            incomplete.append(f"worker {report['process']['index']}: {len(received)} of {report['rows']} rows")
+        # msgpack turns tuples into lists on the way.
+        rows.extend((float(r[0]), float(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5])) for r in received)
+        unfinished.extend(report["unfinished"])
+        processes.append(report["process"])
+    missing = sorted(expected - set(recorder.worker_reports))
+    rows.sort()
+    meta = recorder.meta
+    meta["completed_requests"] = len(rows)
+    meta["unfinished"] = sorted(unfinished, key=lambda u: float(u["start_epoch_s"]))
+    meta["client_processes"] = processes
+    meta["workers_expected"] = len(expected)
+    meta["workers_reported"] = len(recorder.worker_reports)
+    meta["workers_missing"] = missing
+    meta["workers_incomplete"] = incomplete
+    window = float(meta.get("window_end", 0.0)) - float(meta.get("window_start", meta.get("window_end", 0.0)))
+    used = [p["cpu_seconds"] for p in processes]
+    # Only with every process's figure: a sum missing a worker would understate the client.
+    if "window_start" in meta and window > 0 and None not in used:
+        # The client's CPU is the sum over its processes; saturation is per process, since one process uses at
+        # most one core (see runner.sweep.saturation).
+        meta["client_cpu_seconds"] = sum(used)
+        meta["client_cpu_pct"] = 100.0 * sum(used) / window
+        meta["client_cpu_max_pct"] = max(p["cpu_pct"] for p in processes if p["cpu_pct"] is not None)
+    return rows
+
+
+def _on_reset(environment: Environment, msg: Message, **_: Any) -> None:
+    """Worker: the master opened the window. Statistics not yet reported are warm-up and are dropped."""
+    environment.stats.reset_all()
+    recorder.start_cpu_clock()
+    if environment.runner is not None:
+        environment.runner.send_message(RESET_DONE)
+
+
+def _on_finish(environment: Environment, msg: Message, **_: Any) -> None:
+    """Worker: stop and drain now, unless a stop is already under way (its end reports anyway). Run in the
+    message loop, like Locust's own stop, so a quit message cannot start a second stop alongside it."""
+    if not recorder.stopping and environment.runner is not None:
+        environment.runner.stop()
+
+
+def _on_reset_done(environment: Environment, msg: Message, **_: Any) -> None:
+    recorder.awaiting_reset.discard(msg.node_id)
+
+
+def _on_rows(environment: Environment, msg: Message, **_: Any) -> None:
+    recorder.worker_rows.setdefault(msg.node_id, []).extend(msg.data["rows"])
+
+
+def _on_done(environment: Environment, msg: Message, **_: Any) -> None:
+    recorder.worker_reports[msg.node_id] = msg.data
+
+
+@events.init.add_listener
+def _join_distribution(environment: Environment, runner: Any = None, **_: Any) -> None:
+    if isinstance(runner, MasterRunner):
+        runner.register_message(RESET_DONE, _on_reset_done)
+        runner.register_message(ROWS, _on_rows)
+        runner.register_message(DONE, _on_done)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(RESET, _on_reset)
+        runner.register_message(FINISH, _on_finish)
+        if environment.parsed_options is not None:
+            # Locust's totals are the master's; a worker writing the same --json-file at its exit would race it
+            # with a near-empty one.
+            environment.parsed_options.json_file = None
+
+
+def _raw_csv(handle: Any, rows: list[Row]) -> None:
     writer = csv.writer(handle)
-    writer.writerow(["start_epoch_s", "response_ms", "endpoint", "ok", "error"])
-    for started, response_ms, name, ok, error in recorder.rows:
-        writer.writerow([f"{started:.6f}", f"{response_ms:.3f}", name, ok, error])
+    writer.writerow(RAW_COLUMNS)
+    for started, response_ms, name, ok, error, request_id in rows:
+        writer.writerow([f"{started:.6f}", f"{response_ms:.3f}", name, ok, error, request_id])
 
 
 def _write_atomically(path: str, write: Any) -> None:
@@ -192,10 +478,12 @@ def _configure_user(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    # On a worker too: it checks its own --host, and the host its master sends was checked by the master.
     if not is_loopback(environment.host or "") and not options.allow_remote_host:
         raise SystemExit(
             f"refusing to send load to {environment.host!r}: not an address on this machine. Load tests target "
-            "127.0.0.1 by default; pass --allow-remote-host if you really mean to load another host."
+            "127.0.0.1 by default; pass --allow-remote-host if you really mean to load another host (to the "
+            "master and to every worker, with the same --host)."
         )
     if options.think_min < 0 or options.think_max < options.think_min:
         raise SystemExit(f"bad think time: --think-min {options.think_min} --think-max {options.think_max}")

@@ -3,10 +3,16 @@
 One process per step keeps steps independent, gives each its own files, and lets the runner kill it on a
 deadline. Locust is started where no stray ``locust.conf`` or ``pyproject.toml`` can be picked up, with no
 ``LOCUST_*`` variables, and with every setting passed explicitly.
+
+With ``client_processes`` N > 1 that one process is Locust's master and forks N workers (``--processes N``); they
+stay in its process group, so stopping the group stops them all, and the master writes the step's files alone
+(see ``loadtests/locustfile.py``). The master listens on a free loopback port, never on every interface, and
+never on Locust's fixed 5557, which two runs at once would share.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +27,8 @@ LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 BURST_LOCUSTFILE = ROOT / "loadtests" / "burst.py"
 # Past the step's own bound (warm-up + window + drain) Locust gets this long to write its files and exit.
 SHUTDOWN_GRACE_S = 20.0
+# Forked workers connect within a second or two; a master still short of them after this gives up and says so.
+WORKERS_MAX_WAIT_S = 30
 
 
 class LoadError(RuntimeError):
@@ -58,13 +66,18 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
         "--stop-timeout", f"{load.drain_s:g}",
         "--warmup", f"{load.warmup_s:g}",
         "--measure", f"{load.measure_s:g}",
+        *distribution(load.client_processes),
         *_common(config, files),
     ]  # fmt: skip
 
 
 def burst_command(config: RunConfig, url: str, files: StepFiles) -> list[str]:
     """The burst over time: the shape in ``loadtests/burst.py`` sets the user count, stage by stage, and ends
-    the run after the last stage; the whole run is the window (no warm-up)."""
+    the run after the last stage; the whole run is the window (no warm-up).
+
+    Always one Locust process, whatever ``client_processes`` says: distributed, Locust's master starts each stage
+    about a second late, so ``burst.py`` refuses to run that way (see there). The burst's few hundred users with
+    think time are well within one process's capacity."""
     stages = ",".join(f"{users}:{seconds:g}" for users, seconds in config.burst.stages)
     return [
         sys.executable, "-m", "locust",
@@ -95,6 +108,30 @@ def _common(config: RunConfig, files: StepFiles) -> list[str]:
         "--raw-file", str(files.raw),
         "--meta-file", str(files.meta),
     ]  # fmt: skip
+
+
+def distribution(processes: int, port: int | None = None) -> list[str]:
+    """Nothing for one process; for more, a master on loopback with that many forked workers."""
+    if processes <= 1:
+        return []
+    port = port or free_port()
+    return [
+        "--processes", str(processes),
+        "--master-bind-host", "127.0.0.1",
+        "--master-bind-port", str(port),
+        "--master-host", "127.0.0.1",  # what the forked workers connect to
+        "--master-port", str(port),
+        "--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S),
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A loopback port free right now. Another program could take it before Locust binds it; the master then
+    exits saying the port was busy, and the step fails rather than measuring anything else."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def client_env(folder: Path) -> dict[str, str]:
@@ -137,7 +174,8 @@ def run_locust(
     deadline: float,
     tick: Callable[[float], None] | None = None,
 ) -> StepFiles:
-    """One Locust process in its own group, pinned, stopped at ``deadline`` seconds whatever it is doing."""
+    """One Locust process (with its forked workers, if any) in its own group, pinned, stopped at ``deadline``
+    seconds whatever it is doing."""
     process = start_group(cmd, log_path=files.log, env=client_env(folder), cwd=folder, cpus=cpus)
     started = time.monotonic()
     try:

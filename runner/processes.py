@@ -36,7 +36,8 @@ class CpuPlan:
 
 
 def plan_cpus(pin: bool, server_cores: int) -> CpuPlan:
-    """Give the server the last ``server_cores`` cores this process may use and the client the one before.
+    """Give the server the last ``server_cores`` cores this process may use and the client every other one (so
+    several Locust worker processes can spread out on a bigger machine; on two cores that is one core each).
 
     With fewer cores than that, nothing is pinned and the note says so, because the client's and the server's
     CPU use then interfere and every report has to say it.
@@ -52,7 +53,7 @@ def plan_cpus(pin: bool, server_cores: int) -> CpuPlan:
             "client and server share the cores and can slow each other down",
         )
     server = frozenset(available[-server_cores:])
-    client = frozenset([available[-server_cores - 1]])
+    client = frozenset(available[:-server_cores])
     return CpuPlan(
         client,
         server,

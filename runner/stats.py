@@ -23,6 +23,10 @@ What is measured, and why:
   Locust's count and the per-request log is noted.
 * Requests sent before the window closed that were never answered (the drain bound ran out) are ``unfinished``;
   their times are missing from the percentiles, so a report flags them.
+* **The client's CPU** is summed over every Locust process (one, or a master and its workers), and the busiest
+  process is kept beside the sum: one process runs on one core at a time, so a single process near a full core
+  is the client's bottleneck even when the sum looks modest. Several processes' request logs are read as one,
+  and a request id seen twice, or a worker that never reported, makes the step's output an error, not a figure.
 """
 
 from __future__ import annotations
@@ -212,9 +216,13 @@ class StepFigures:
     unfinished: int
     unfinished_oldest_ms: float
     stopped_after_window: int
+    # The client's CPU over the window, % of one core, summed over its processes (one, or a master and workers).
     client_cpu_pct: float | None
     raw_vs_json_gap: int
     notes: list[str] = field(default_factory=list)
+    # The busiest single Locust process (% of one core): what saturates first. Equal to client_cpu_pct for one.
+    client_cpu_max_pct: float | None = None
+    client_processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,13 +237,41 @@ def _load_json(path: Path) -> Any:
         raise OutputError(f"{path} is not valid JSON: {error}") from None
 
 
-def read_raw(path: Path) -> list[tuple[float, float, str, bool]]:
+RawRow = tuple[float, float, str, bool]
+
+
+def read_raw(path: Path) -> list[RawRow]:
     """(start epoch s, response ms, endpoint, ok) per request, from the locustfile's --raw-file."""
-    rows: list[tuple[float, float, str, bool]] = []
+    return [row for row, _ in _read_raw_with_ids(path)]
+
+
+def read_raws(paths: Iterable[Path]) -> list[RawRow]:
+    """Several request logs (one per Locust process, or parts of one step) as one, ordered by start time.
+
+    Each request must appear once: a request id found twice, in one file or across two, means the same request
+    would be counted twice, so it is an error naming both files. Rows without an id (logs written before ids
+    existed) are taken as they are.
+    """
+    seen: dict[str, Path] = {}
+    rows: list[RawRow] = []
+    for path in paths:
+        for row, request_id in _read_raw_with_ids(path):
+            if request_id:
+                if request_id in seen:
+                    raise OutputError(f"request id {request_id!r} appears twice: in {seen[request_id]} and {path}")
+                seen[request_id] = path
+            rows.append(row)
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def _read_raw_with_ids(path: Path) -> list[tuple[RawRow, str]]:
+    rows: list[tuple[RawRow, str]] = []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                rows.append((float(row["start_epoch_s"]), float(row["response_ms"]), row["endpoint"], row["ok"] == "1"))
+                parsed = (float(row["start_epoch_s"]), float(row["response_ms"]), row["endpoint"], row["ok"] == "1")
+                rows.append((parsed, row.get("request_id") or ""))
     except FileNotFoundError:
         raise OutputError(f"{path} was not written (Locust did not finish normally)") from None
     except (KeyError, TypeError, ValueError, csv.Error) as error:
@@ -244,7 +280,41 @@ def read_raw(path: Path) -> list[tuple[float, float, str, bool]]:
     return rows
 
 
-def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigures:
+def client_cpu(meta: Mapping[str, Any]) -> tuple[float | None, float | None, int]:
+    """(sum over the client's processes, the busiest process, how many processes), each in % of one core.
+
+    A meta file from before processes were listed describes one process, whose figure is both the sum and the
+    maximum, so old runs keep their meaning.
+    """
+    processes = meta.get("client_processes") or []
+    total = meta.get("client_cpu_pct")
+    busiest = meta.get("client_cpu_max_pct", total if len(processes) <= 1 else None)
+    return (
+        float(total) if total is not None else None,
+        float(busiest) if busiest is not None else None,
+        max(1, len(processes)),
+    )
+
+
+def _check_workers(meta: Mapping[str, Any], meta_path: Path) -> None:
+    """A distributed step is complete only if every worker sent every row: otherwise its requests are missing
+    from the log, with nothing in the figures to show it."""
+    missing = meta.get("workers_missing") or []
+    incomplete = meta.get("workers_incomplete") or []
+    if missing or incomplete:
+        reported = meta.get("workers_reported", "?")
+        expected = meta.get("workers_expected", "?")
+        detail = "; ".join(str(item) for item in incomplete)
+        raise OutputError(
+            f"{meta_path}: {reported} of {expected} Locust workers reported their requests"
+            + (f"; incomplete: {detail}" if detail else "")
+            + ", so the step's request log is incomplete"
+        )
+
+
+def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Path) -> StepFigures:
+    """The step's figures from Locust's totals, its request log (one file, or several read as one) and the
+    window's meta file."""
     entries = _load_json(json_path)
     meta = _load_json(meta_path)
     if not isinstance(entries, list):
@@ -255,7 +325,8 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     except (KeyError, TypeError, ValueError):
         raise OutputError(f"{meta_path}: the step ended before its measured window opened") from None
     window_s = window_end - window_start
-    raw = read_raw(raw_path)
+    _check_workers(meta, meta_path)
+    raw = read_raw(raw_path) if isinstance(raw_path, Path) else read_raws(raw_path)
 
     def end(row: tuple[float, float, str, bool]) -> float:
         return row[0] + row[1] / 1000.0
@@ -287,7 +358,7 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
     gap = locust.requests - after_reset
     if abs(gap) > max(2, 0.01 * max(1, locust.requests)):
         notes.append(f"Locust's JSON counts {locust.requests} requests after the warm-up but the raw log {after_reset}")
-    client_cpu = meta.get("client_cpu_pct")
+    cpu_total, cpu_busiest, processes = client_cpu(meta)
     ok_done = sum(1 for r in completed if r[3])
     return StepFigures(
         window_s=window_s,
@@ -306,7 +377,9 @@ def step_figures(json_path: Path, raw_path: Path, meta_path: Path) -> StepFigure
         unfinished=len(unfinished),
         unfinished_oldest_ms=max((float(u["age_ms"]) for u in unfinished), default=0.0),
         stopped_after_window=stopped_after,
-        client_cpu_pct=float(client_cpu) if client_cpu is not None else None,
+        client_cpu_pct=cpu_total,
         raw_vs_json_gap=gap,
         notes=notes,
+        client_cpu_max_pct=cpu_busiest,
+        client_processes=processes,
     )

@@ -67,6 +67,7 @@ def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "BENCH_MEASURE_S",
         "BENCH_DRAIN_S",
         "BENCH_REPEATS",
+        "BENCH_CLIENT_PROCESSES",
         "BENCH_PIN_CPUS",
     ):
         monkeypatch.delenv(name, raising=False)
