@@ -753,6 +753,7 @@ def markdown(run: dict[str, Any]) -> str:
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
     lines += ["### Page and short requests separately", "", *_endpoint_table(run), ""]
     lines += ["### Resources and step accounting", "", *_resource_table(run), ""]
+    lines += ["![CPU and memory per level](charts/resources.png)", ""]
     lines += _spread_section(run)
     notes = [
         f"- {s['server']} at {s['users']} users: {n}"

@@ -24,7 +24,7 @@ from runner import html_report, report, store
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference" / "default"
-CHARTS = ("response_times.png", "throughput.png", "timeline.png")  # the ones the reference report refers to
+CHARTS = ("response_times.png", "throughput.png", "resources.png", "timeline.png")  # those the report refers to
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -125,7 +125,7 @@ def test_every_chart_is_embedded_once_as_a_data_uri_and_unreferenced_ones_get_a_
     page = Page(text)
     on_disk = {(run_dir / "charts" / name).read_bytes() for name in (*CHARTS, "extra.png")}
     images = embedded(page)
-    assert len(images) == 4
+    assert len(images) == len(CHARTS) + 1
     assert set(images) == on_disk
     assert '<section id="html-charts">' in text
     # The referenced charts sit where the markdown puts them, before the tables; the extra one in its own section.
@@ -274,7 +274,8 @@ def test_report_html_opens_offline_in_chromium_with_every_chart(tmp_path: Path) 
     page_path = run_dir / "report.html"
     assert page_path in written
     charts = sorted(p for p in (run_dir / "charts").glob("*.png") if not p.name.startswith("."))
-    assert [p.name for p in charts] == sorted(CHARTS)
+    assert [p.name for p in charts] == sorted(p.name for p in written if p.suffix == ".png")
+    assert {p.name for p in charts} >= set(CHARTS)
 
     console: list[str] = []
     errors: list[str] = []
@@ -326,7 +327,7 @@ def test_report_html_opens_offline_in_chromium_with_every_chart(tmp_path: Path) 
     for image in images:
         assert image["complete"] and image["width"] > 0, image
         assert image["src"] == "data:image/png;base64,"
-    assert {i["alt"] for i in images} == {"Response times", "Throughput", "Timeline"}
+    assert {i["alt"] for i in images} == {"Response times", "Throughput", "Timeline", "CPU and memory per level"}
     assert tables["results"][:2] == ["users", "flask-gunicorn req/s"]
     assert tables["all"] >= 5 and tables["config"] >= 1 and tables["environment"] >= 1
     assert tables["scripts"] == 0
