@@ -347,9 +347,13 @@ def burst_chart(data: dict[str, Any], path: Path) -> Path:
         bottom.plot(xs, [s["completed"] for s in seconds], color=colour, drawstyle="steps-mid", label=name)
     if servers:
         # Every server ran the same stages; the first one's samples show what Locust actually ran.
-        counts = servers[0][1].get("users") or []
+        # A leaving user first finishes the request it is waiting on, so on a server with a queue the count
+        # falls only as fast as the queue is served.
+        first, record = servers[0]
+        counts = record.get("users") or []
+        label = f"users running (on {first}; a leaving user finishes its request first)"
         users_ax.plot([t for t, _ in counts], [n for _, n in counts], color="grey", alpha=0.5, drawstyle="steps-post",
-                      linewidth=2.5, label="users running")  # fmt: skip
+                      linewidth=2.5, label=label)  # fmt: skip
     boundary = 0.0
     for users, seconds in data.get("stages", []):
         top.annotate(f"{users} users", (boundary + seconds / 2, 1.0), xycoords=("data", "axes fraction"),
