@@ -133,6 +133,7 @@ class Expectation:
     measured_rps: float | None
     measured_mean_ms: float | None
     rps_interval: tuple[float, float] | None
+    db_connections: int | None = None
 
     @property
     def efficiency(self) -> float | None:
@@ -182,6 +183,7 @@ def expectations(run: Mapping[str, Any]) -> dict[tuple[str, int], Expectation]:
             measured_rps=float(rps) if isinstance(rps, int | float) and math.isfinite(rps) else None,
             measured_mean_ms=float(mean) if isinstance(mean, int | float) and math.isfinite(mean) else None,
             rps_interval=interval,
+            db_connections=systems[name].server.db_connections,
         )
     return out
 
@@ -240,6 +242,16 @@ def explain(e: Expectation, step: Mapping[str, Any], server: Mapping[str, Any]) 
             f"the core, so the CPU's queue lengthens the time a slot is held (about {held:.0f} ms measured, "
             f"{modelled:.0f} ms modelled)"
         )
+    if eff < 1 and p.bound_by == "database" and e.measured_rps and e.db_connections:
+        pool = e.db_connections
+        held = pool / e.measured_rps * 1000
+        queries = pool / p.capacities_rps["database"] * 1000
+        return (
+            f"each of the {pool} connections was taken for about {held:.0f} ms per request against {queries:.0f} ms "
+            "of queries: a released connection reaches the next waiting request only when that request gets to "
+            "run, after the Python work queued ahead of it (on an event loop, first the rest of the releasing "
+            "request's own work; with threads, the GIL), so the pool idles between queries"
+        ) + (f"; the server's CPU was at {cpu:.0f}%" if is_finite(cpu) else "")
     if eff < 1 and p.bound_by == "slots" and spec.slots and e.measured_rps:
         held = spec.slots / e.measured_rps * 1000
         modelled = spec.slots / p.capacities_rps["slots"] * 1000

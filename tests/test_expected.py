@@ -131,3 +131,13 @@ def test_summary_columns_carry_the_model() -> None:
     row = columns[("fastapi-uvicorn", 500)]
     assert set(row) == {"model_rps", "model_mean_ms", "efficiency", "model_bound"}
     assert 0.85 <= row["efficiency"] <= 1.15
+
+
+def test_a_pool_bound_step_below_the_model_is_explained_by_the_pools_idle_time() -> None:
+    # One event loop, a pool of 2: capacity 2 / 82 ms ~ 24/s. Measured 16/s: each connection is taken ~125 ms.
+    run = tiny_run([ASYNC], [step("async", 10, 20.0, 100), step("async", 200, 40.0, 160)], capacity=2)
+    e = expected.expectations(run)[("async", 200)]
+    assert e.prediction.bound_by == "database" and e.db_connections == 2
+    assert e.outside
+    reason = expected.explain(e, run["steps"][1], ASYNC)
+    assert "each of the 2 connections was taken for about 125 ms" in reason
