@@ -55,7 +55,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def describe_plan(config: RunConfig) -> str:
     lines = [f"scenario {config.name} ({config.source})"]
     for server in config.servers:
-        lines.append(f"  server {server.name}: {server.server}, {server.workers} worker(s), {server.kind}")
+        lines.append(f"  server {server.name}: {server.server}, {server.describe()} ({server.kind})")
     load = config.load
     lines.append(
         f"  users {list(load.users)}; warm-up {load.warmup_s:g} s, window {load.measure_s:g} s, "
