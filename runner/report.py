@@ -159,10 +159,10 @@ def reading(run: dict[str, Any]) -> list[str]:
     if failing:
         out.append(
             "**Failures:** "
-            + ", ".join(f"{s['server']} at {s['users']} users: {s['figures']['latency']['failures']}" for s in failing)
+            + ", ".join(f"{_name(run, s)}: {s['figures']['latency']['failures']}" for s in failing)
             + ". Failed requests are counted apart; the response times above are of successful requests only."
         )
-    limited = [f"{s['server']} at {s['users']} users" for s in run["steps"] if s.get("saturated") == "client"]
+    limited = [_name(run, s) for s in run["steps"] if s.get("saturated") == "client"]
     if limited:
         out.append(f"**Client-limited steps:** {', '.join(limited)}: {CLIENT_LIMIT_NOTE}.")
     else:
@@ -391,6 +391,9 @@ def _endpoint_table(run: dict[str, Any]) -> list[str]:
 def _resource_table(run: dict[str, Any]) -> list[str]:
     head = ["server", "users", "client CPU %", "server CPU %", "server RSS MB", "server PSS MB", "drained",
             "unfinished", "first-burst max", "Locust p95 (cross-check)", "saturated"]  # fmt: skip
+    repeated = repeats.planned_repeats(run) > 1
+    if repeated:
+        head.insert(2, "repeat")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for step in run["steps"]:
         if not _ok(step):
@@ -402,6 +405,7 @@ def _resource_table(run: dict[str, Any]) -> list[str]:
                 [
                     step["server"],
                     str(step["users"]),
+                    *([str(repeats.repeat_of(step))] if repeated else []),
                     _fmt(f.get("client_cpu_pct"), 0),
                     _fmt(step.get("server_cpu_pct"), 0),
                     _fmt(step.get("server_rss_mb"), 0),
@@ -668,6 +672,11 @@ def missing_steps(run: dict[str, Any]) -> list[tuple[str, int, int]]:
     ]
 
 
+def _name(run: dict[str, Any], step: dict[str, Any]) -> str:
+    """A step record's name in the report, with its repeat when the run has repeats."""
+    return _step_name(run, *repeats.step_key(step))
+
+
 def _step_name(run: dict[str, Any], server: str, users: int, repeat: int) -> str:
     """How the report names one step: its repeat only when the run has repeats."""
     return f"{server} at {users} users" + (f" (repeat {repeat})" if repeats.planned_repeats(run) > 1 else "")
@@ -740,7 +749,7 @@ def markdown(run: dict[str, Any]) -> str:
         failed = [s for s in run["steps"] if s.get("status") != "ok"]
         for step in failed:
             first = (step.get("error") or "failed").splitlines()[0]
-            lines += [f"> Failed: {step['server']} at {step['users']} users: {first}"]
+            lines += [f"> Failed: {_name(run, step)}: {first}"]
         lines += [""]
     lines += ["## Reading", ""]
     for paragraph in reading(run):
@@ -756,7 +765,7 @@ def markdown(run: dict[str, Any]) -> str:
     lines += ["![CPU and memory per level](charts/resources.png)", ""]
     lines += _spread_section(run)
     notes = [
-        f"- {s['server']} at {s['users']} users: {n}"
+        f"- {_name(run, s)}: {n}"
         for s in run["steps"]
         if _ok(s)
         for n in [*s["figures"].get("notes", []), burst_tail(run, s)]
