@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 
 from runner import expected, repeats
 from runner.config import ServerConfig
+from runner.stats import rate_interval
 
 CLIENT_LIMIT_NOTE = (
     "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
@@ -132,6 +133,9 @@ def reading(run: dict[str, Any]) -> list[str]:
             f"median was {_fmt_ms(lat(s_high, 'p50_ms'))}, {_fmt(s_growth)}x its median at {low} users "
             f"(p95: {_fmt_ms(lat(a_high, 'p95_ms'))} async, {_fmt_ms(lat(s_high, 'p95_ms'))} sync)."
         )
+        kept = _kept_up(run, sync, asyn, levels)
+        if kept:
+            out.append(kept)
         why = _why(run, high)
         if why:
             out.append(why)
@@ -168,6 +172,47 @@ def reading(run: dict[str, Any]) -> list[str]:
     else:
         out.append("**No step was limited by the client**: Locust stayed below 80% of its core throughout.")
     return out
+
+
+KEEPS_UP = 0.9  # sync "keeps up" at a level where it completes at least this share of the async throughput
+
+
+def _kept_up(run: dict[str, Any], sync: dict[str, Any], asyn: dict[str, Any], levels: list[int]) -> str:
+    """Up to which level the sync server kept up, and what the model says about where that ends."""
+    steps = steps_by_level(run)
+    kept = None
+    for n in levels:
+        s_fig, a_fig = steps[(sync["name"], n)]["figures"], steps[(asyn["name"], n)]["figures"]
+        s_rps, a_rps = s_fig["rps"], a_fig["rps"]
+        if not (is_number(s_rps) and is_number(a_rps)):
+            break
+        # At low levels a handful of requests decides the rate: a gap inside both steps' own noise is no gap.
+        s_ci, a_ci = _rate_interval(s_fig), _rate_interval(a_fig)
+        overlap = s_ci is not None and a_ci is not None and s_ci[1] >= a_ci[0]
+        if s_rps < KEEPS_UP * a_rps and not overlap:
+            break
+        kept = n
+    if kept is None or kept == levels[0]:
+        return ""
+    s, a = steps[(sync["name"], kept)]["figures"], steps[(asyn["name"], kept)]["figures"]
+    system, _ = expected.systems(run)[sync["name"]]
+    text = (
+        f"**Up to {kept} users the sync server keeps up**: {_fmt(s['rps'])} requests/s against {_fmt(a['rps'])}, "
+        f"median {_fmt_ms(s['latency']['p50_ms'])} against {_fmt_ms(a['latency']['p50_ms'])}, p95 "
+        f"{_fmt_ms(s['latency']['p95_ms'])} against {_fmt_ms(a['latency']['p95_ms'])}. "
+        f"The model puts its knee at about {system.knee_users:.0f} users, where "
+        f"{BOUND_TEXT[system.bottleneck.resource]} run{'' if system.bottleneck.resource == 'slots' else 's'} out"
+    )
+    if kept == levels[-1]:
+        return text + "; it kept up at every level measured."
+    return text + "; past that the async server pulls ahead."
+
+
+def _rate_interval(figures: dict[str, Any]) -> tuple[float, float] | None:
+    completed, window = figures.get("completed_in_window"), figures.get("window_s")
+    if not isinstance(completed, int) or not is_number(window):
+        return None
+    return rate_interval(completed, float(window))
 
 
 def _reading_without_pair(run: dict[str, Any]) -> list[str]:

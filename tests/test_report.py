@@ -425,3 +425,21 @@ def test_report_reads_the_timeline_when_there_is_one() -> None:
     assert "came back after both pages, after 250 ms" in text
     assert "came back before the pages, after 15 ms" in text
     assert "charts/timeline.png" in text
+
+
+def test_reading_says_up_to_where_sync_kept_up_and_where_the_model_puts_its_knee() -> None:
+    run = complete_run()
+    run["steps"] += [step(SYNC, 25, rps=4.9, p50=115.0, p95=140.0), step(ASYNC, 25, rps=5.0, p50=108.0, p95=125.0)]
+    run["config"]["load"]["users"] = [5, 25, 50]
+    kept = next(p for p in report.reading(run) if "keeps up" in p)
+    assert kept.startswith("**Up to 25 users the sync server keeps up**")
+    assert "knee at about" in kept and "past that the async server pulls ahead" in kept
+
+
+def test_reading_does_not_claim_sync_kept_up_when_it_fell_behind_at_once() -> None:
+    run = complete_run()
+    for record in run["steps"]:
+        if record["server"] == SYNC:
+            record["figures"]["rps"] = record["figures"]["rps"] / 3
+            record["figures"]["completed_in_window"] = int(record["figures"]["rps"] * 10)
+    assert not any("keeps up" in p for p in report.reading(run))
