@@ -7,6 +7,7 @@ it was measured, and a chart can never show a number that is not in the saved da
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,7 +74,7 @@ def _bars(ax: Axes, run: dict[str, Any], endpoint: str | None, title: str) -> No
             step = steps.get((name, n))
             data = _latency(step, endpoint)
             if data is None:
-                label = "missing" if step is None else "failed"
+                label = "missing" if step is None else "failed" if step.get("status") != "ok" else "none sent"
                 ax.text(pos, 0.0, label, rotation=90, ha="center", va="bottom", fontsize=7, color="grey",
                         transform=ax.get_xaxis_transform())  # fmt: skip
                 continue
@@ -103,7 +104,8 @@ def _short_ms(value: float) -> str:
     return f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}"
 
 
-def _legend(fig: Any, run: dict[str, Any]) -> None:
+def _legend(fig: Any, run: dict[str, Any]) -> int:
+    """Draw the shared legend above the panels; returns its number of rows, for the layout."""
     colours = server_colours(run)
     handles: list[Any] = [
         Patch(
@@ -115,16 +117,19 @@ def _legend(fig: Any, run: dict[str, Any]) -> None:
     handles.append(Line2D([], [], color="dimgrey", linestyle="--", marker="_", label="model: mean response time"))
     if any(s.get("saturated") == "client" for s in run["steps"]):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="client-limited step"))
-    fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    # Long configuration names need room: two columns once there are more entries than fit on one row.
+    fig.legend(handles=handles, loc="upper center", ncol=2 if len(handles) > 4 else len(handles), fontsize=8,
+               frameon=False)  # fmt: skip
+    return math.ceil(len(handles) / (2 if len(handles) > 4 else len(handles)))
 
 
 def response_time_chart(run: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(2, 1, figsize=(10, 8.5), sharex=True)
     _bars(axes[0], run, None, "All requests: median and p95 response time per user level")
     _bars(axes[1], run, "short", "Short requests only: a quick query stuck behind slow requests")
-    _legend(fig, run)
+    rows = _legend(fig, run)
     fig.text(0.01, 0.005, f"{report.headline_setup(run)}  {PERCENTILE_NOTE}", fontsize=7, color="dimgrey", wrap=True)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97 - 0.022 * rows))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

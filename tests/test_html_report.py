@@ -24,7 +24,8 @@ from runner import html_report, report, store
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference" / "default"
-CHARTS = ("response_times.png", "throughput.png", "resources.png", "timeline.png")  # those the report refers to
+# Those the reference report refers to.
+CHARTS = ("response_times.png", "throughput.png", "resources.png", "timeline.png", "burst.png")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -163,29 +164,33 @@ def test_the_page_is_the_markdown_of_report_md_plus_configuration_and_environmen
             assert line.lstrip("# ").replace("`", "") in body
     rows = sum(1 for line in text.splitlines() if line.startswith("|") and not line.startswith("|---"))
     assert page_text.count("<tr>") >= rows
-    assert "92.8" in body and "12.9 s" in body  # figures from the tables
+    top = next(s for s in run["steps"] if s["server"] == "fastapi-uvicorn" and s["users"] == 500)
+    assert f"{top['figures']['rps']:.1f}" in body  # a figure from the tables
     for section in ("Configuration", "Server commands", "Environment"):
         assert f">{section}</h" in page_text
-    assert "86dcce1fad1e0ded0494c85e5ec036a2f99eb185ec6159f5883c7b4b29228ac1" in body  # the config, in full
-    assert "b6b3d24d4a4cfccf17ef1fb346657921ba206ef7" in body  # the environment's commit
+    assert run["config"]["source_sha256"] in body  # the config, in full
+    assert run["metadata"]["git"]["commit"] in body  # the environment's commit
     assert "--timeout-graceful-shutdown 3" in body  # the exact server command
 
 
 def test_server_commands_are_grouped_when_steps_differ_only_in_the_port() -> None:
     run = reference_run()
     commands = html_report.server_commands(run)
+    levels = run["config"]["load"]["users"]
     assert [(server, levels) for server, levels, _ in commands] == [
-        ("flask-gunicorn", [5, 10, 25, 50, 100, 250, 500]),
-        ("fastapi-uvicorn", [5, 10, 25, 50, 100, 250, 500]),
+        ("flask-gunicorn", levels),
+        ("fastapi-uvicorn", levels),
     ]
     assert commands[0][2] == run["steps"][0]["command"]  # the first step's command, exactly
-    run["steps"][2]["command"] = [*run["steps"][2]["command"], "--preload"]  # flask-gunicorn at 10 users
+    odd = run["steps"][2]  # flask-gunicorn at the second level
+    assert odd["server"] == "flask-gunicorn"
+    odd["command"] = [*odd["command"], "--preload"]
     rows = html_report.server_commands(run)
     assert [(server, levels) for server, levels, _ in rows][:2] == [
-        ("flask-gunicorn", [5, 25, 50, 100, 250, 500]),
-        ("fastapi-uvicorn", [5, 10, 25, 50, 100, 250, 500]),
+        ("flask-gunicorn", [n for n in levels if n != odd["users"]]),
+        ("fastapi-uvicorn", levels),
     ]
-    assert rows[2][0:2] == ("flask-gunicorn", [10])
+    assert rows[2][0:2] == ("flask-gunicorn", [odd["users"]])
 
 
 def test_the_page_refers_to_nothing_outside_itself(tmp_path: Path) -> None:
@@ -327,8 +332,15 @@ def test_report_html_opens_offline_in_chromium_with_every_chart(tmp_path: Path) 
     for image in images:
         assert image["complete"] and image["width"] > 0, image
         assert image["src"] == "data:image/png;base64,"
-    assert {i["alt"] for i in images} == {"Response times", "Throughput", "Timeline", "CPU and memory per level"}
-    assert tables["results"][:2] == ["users", "flask-gunicorn req/s"]
+    assert {i["alt"] for i in images} == {
+        "Response times",
+        "Throughput",
+        "Timeline",
+        "CPU and memory per level",
+        "The burst over time",
+    }
+    heads = tables["results"]
+    assert any(heads[i : i + 2] == ["users", "flask-gunicorn req/s"] for i in range(len(heads)))  # the results
     assert tables["all"] >= 5 and tables["config"] >= 1 and tables["environment"] >= 1
     assert tables["scripts"] == 0
     assert title == "Sync vs async: default"
