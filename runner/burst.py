@@ -114,7 +114,11 @@ def summarise(rows: Sequence[Row], meta: dict[str, Any], stages: Sequence[tuple[
         recovery = recovered_after(
             [s for s in seconds if s["t"] < total], stage_figures[0]["p50_ms"], total - stages[-1][1]
         )
-    unfinished = meta.get("unfinished", [])
+    # As in the sweep (runner.stats): Locust's stop races with users waking from think time, and a request
+    # started after the last stage ended is killed at once. It never belonged to the run and is counted apart.
+    end = float(meta.get("window_end", t0 + total))
+    unfinished = [u for u in meta.get("unfinished", []) if float(u["start_epoch_s"]) <= end]
+    stopped_after = len(meta.get("unfinished", [])) - len(unfinished)
     return {
         "start": t0,
         "seconds": seconds,
@@ -123,6 +127,7 @@ def summarise(rows: Sequence[Row], meta: dict[str, Any], stages: Sequence[tuple[
         "requests": len(rows),
         "failures": sum(1 for r in rows if not r[3]),
         "unfinished": len(unfinished),
+        "stopped_after_end": stopped_after,
         "recovered_after_s": recovery,
         "client_cpu_pct": meta.get("client_cpu_pct"),
     }

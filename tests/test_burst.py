@@ -122,3 +122,17 @@ def test_the_burst_locustfile_names_a_bad_stage() -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "bad stage 'lots:10'" in done.stdout + done.stderr
+
+
+def test_a_request_started_after_the_last_stage_is_not_counted_unfinished() -> None:
+    rows = [row(0.1, 100)]
+    meta = {
+        "window_start": T0,
+        "window_end": T0 + 2.0,
+        "unfinished": [
+            {"start_epoch_s": T0 + 1.5, "endpoint": "page", "age_ms": 600.0},  # sent inside: really unanswered
+            {"start_epoch_s": T0 + 2.01, "endpoint": "page", "age_ms": 1.0},  # sent as Locust stopped: killed
+        ],
+    }
+    summary = burst.summarise(rows, meta, [(5, 1.0), (50, 1.0)])
+    assert summary["unfinished"] == 1 and summary["stopped_after_end"] == 1
