@@ -30,14 +30,7 @@ PERCENTILE_NOTE = "Requests sent in each measured window; exact times of success
 
 
 def server_colours(run: dict[str, Any]) -> dict[str, str]:
-    colours: dict[str, str] = {}
-    counts = {"sync": 0, "async": 0}
-    for server in run["config"]["servers"]:
-        kind = report.kind_of(server)
-        palette = SYNC_COLOURS if kind == "sync" else ASYNC_COLOURS
-        colours[server["name"]] = palette[counts[kind] % len(palette)]
-        counts[kind] += 1
-    return colours
+    return _kind_colours([(server["name"], {"kind": report.kind_of(server)}) for server in run["config"]["servers"]])
 
 
 def _latency(step: dict[str, Any] | None, endpoint: str | None) -> dict[str, Any] | None:
@@ -318,7 +311,7 @@ def timeline_chart(data: dict[str, Any], path: Path) -> Path:
 
 
 def _kind_colours(servers: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
-    """Colours by kind in order, as server_colours does, for data that carries kinds but not the config."""
+    """Colours by kind, in order: the sync palette for sync servers, the async one for the rest."""
     colours: dict[str, str] = {}
     counts = {"sync": 0, "async": 0}
     for name, server in servers:

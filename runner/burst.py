@@ -26,6 +26,7 @@ from runner.loadgen import LoadError, burst_command, run_burst
 from runner.processes import CpuPlan, TreeSampler, plan_cpus
 from runner.servers import ServerError, serve
 from runner.stats import Latency, OutputError, read_raw
+from runner.sweep import new_step_folder
 
 # A second's median counts as recovered within this factor of the first stage's median.
 RECOVERED_WITHIN = 2.0
@@ -164,7 +165,7 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path) -> dict[str, Any]:
     servers: dict[str, Any] = {}
     for spec in config.servers:
         try:
-            servers[spec.name] = measure_server(config, spec, _fresh(folder / spec.name), cpus)
+            servers[spec.name] = measure_server(config, spec, new_step_folder(folder / spec.name), cpus)
         except (LoadError, OutputError) as error:
             servers[spec.name] = {"kind": spec.kind, "error": str(error)}
     return {
@@ -173,16 +174,6 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path) -> dict[str, Any]:
         "measured": time.time(),
         "servers": servers,
     }
-
-
-def _fresh(folder: Path) -> Path:
-    """A folder no earlier burst used, so nothing measured is written over."""
-    candidate = folder
-    attempt = 1
-    while candidate.exists():
-        attempt += 1
-        candidate = folder.with_name(f"{folder.name}-attempt{attempt}")
-    return candidate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

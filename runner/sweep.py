@@ -93,7 +93,7 @@ def measure_step(
 ) -> dict[str, Any]:
     """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
     cannot start (the run cannot go on without it)."""
-    folder = _new_step_folder(run_dir / "raw" / step.folder_name)
+    folder = new_step_folder(run_dir / "raw" / step.folder_name)
     record: dict[str, Any] = {
         "server": step.server.name,
         "kind": step.server.kind,
@@ -158,7 +158,7 @@ def write_samples(path: Path, samples: list[Sample]) -> None:
     store.write_atomically(path, write)
 
 
-def _new_step_folder(base: Path) -> Path:
+def new_step_folder(base: Path) -> Path:
     """A folder no earlier attempt used: a resumed or repeated step never writes over what another one left."""
     for attempt in range(1, 1000):
         folder = base if attempt == 1 else base.with_name(f"{base.name}-attempt{attempt}")

@@ -353,8 +353,8 @@ def test_the_dry_run_counts_every_repeat(write_scenario: Callable[..., Path]) ->
 
 def test_a_new_attempt_at_a_repeat_gets_its_own_folder(tmp_path: Path) -> None:
     base = tmp_path / "raw" / SYNC / "u0002-r2"
-    assert sweep._new_step_folder(base) == base
-    assert sweep._new_step_folder(base).name == "u0002-r2-attempt2"
+    assert sweep.new_step_folder(base) == base
+    assert sweep.new_step_folder(base).name == "u0002-r2-attempt2"
 
 
 # --- resuming ---------------------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def fake_measure(calls: list[tuple[str, int, int]]) -> Callable[..., dict[str, A
 
     def measure(config: Any, planned: sweep.Step, run_dir: Path, cpus: CpuPlan, tick: Any = None) -> dict[str, Any]:
         calls.append(planned.key)
-        folder = sweep._new_step_folder(run_dir / "raw" / planned.folder_name)
+        folder = sweep.new_step_folder(run_dir / "raw" / planned.folder_name)
         return step(planned.server.name, planned.users, rps=5.0, p50=100.0, p95=120.0, repeat=planned.repeat,
                     files=str(folder.relative_to(run_dir)))  # fmt: skip
 
