@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from runner import expected, html_report, model, report, store
+from runner import expected, files, html_report, model, report, store
 
 SYNC_COLOURS = ("#d95f02", "#e6ab02", "#a6761d", "#e7298a")
 ASYNC_COLOURS = ("#1b9e77", "#7570b3", "#66a61e", "#386cb0")
@@ -409,7 +409,7 @@ def render(run_dir: Path) -> list[Path]:
     store.write_summary(run_dir, run, expected.summary_columns(run))
     written.append(run_dir / store.SUMMARY_FILE)
     text = report.markdown(run)
-    store.write_atomically(run_dir / "report.md", lambda f: f.write(text))
+    files.write_atomically(run_dir / "report.md", lambda f: f.write(text))
     written.append(run_dir / "report.md")
     written.append(html_report.write_html(run_dir, run, text))
     return written

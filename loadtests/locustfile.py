@@ -30,6 +30,7 @@ import csv
 import ctypes
 import json
 import os
+import pathlib
 import random
 import signal
 import sys
@@ -47,6 +48,12 @@ from locust.env import Environment
 from locust.rpc.protocol import Message
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
+
+# Run by hand from a checkout (``locust -f loadtests/locustfile.py``), the project's root is not on sys.path; the
+# raw files are written by the project's one atomic writer, so the root is added here (the runner sets PYTHONPATH).
+if str(_ROOT := pathlib.Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.append(str(_ROOT))
+from runner.files import write_atomically
 
 # Custom messages between the master and its workers (see the module docstring for who sends what).
 RESET = "bench_reset"  # master -> workers: the window opens now; reset your statistics and start your CPU clock
@@ -322,9 +329,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if options is None:
         return
     if options.raw_file:
-        _write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
+        write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
     if options.meta_file:
-        _write_atomically(options.meta_file, lambda f: json.dump(recorder.meta, f, indent=2))
+        write_atomically(options.meta_file, lambda f: json.dump(recorder.meta, f, indent=2))
 
 
 def _report_to_master(environment: Environment, runner: WorkerRunner, stop_end: float) -> None:
@@ -446,13 +453,6 @@ def _raw_csv(handle: Any, rows: list[Row]) -> None:
     writer.writerow(RAW_COLUMNS)
     for started, response_ms, name, ok, error, request_id in rows:
         writer.writerow([f"{started:.6f}", f"{response_ms:.3f}", name, ok, error, request_id])
-
-
-def _write_atomically(path: str, write: Any) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        write(handle)
-    os.replace(tmp, path)
 
 
 class BenchUser(FastHttpUser):

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import store
+from runner import files, store
 from runner.config import RunConfig, ScenarioError, ServerConfig, load_config
 from runner.loadgen import LoadError, burst_command, run_burst
 from runner.processes import CpuPlan, TreeSampler, plan_cpus
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the servers and Locust were stopped", file=sys.stderr)
         return 130
-    store.write_json(run_dir / "burst.json", data)
+    files.write_json(run_dir / "burst.json", data)
     chart = plots.burst_chart(data, run_dir / "charts" / "burst.png")
     print(f"results: {run_dir}\n  {chart.relative_to(run_dir)}")
     return 0 if all("error" not in s for s in data["servers"].values()) else 1

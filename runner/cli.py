@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, store, timeline
+from runner import burst, files, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
@@ -145,7 +145,7 @@ def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -
     except KeyboardInterrupt:
         err.print("[yellow]timeline interrupted:[/] its servers were stopped; the sweep's results are kept")
         return 130
-    store.write_json(current.dir / store.RUN_FILE, current.doc)
+    files.write_json(current.dir / store.RUN_FILE, current.doc)
     return 0
 
 
@@ -162,7 +162,7 @@ def _burst(config: RunConfig, current: Run, console: Console, err: Console) -> i
     except KeyboardInterrupt:
         err.print("[yellow]burst interrupted:[/] its servers and Locust were stopped; the sweep's results are kept")
         return 130
-    store.write_json(current.dir / store.RUN_FILE, current.doc)
+    files.write_json(current.dir / store.RUN_FILE, current.doc)
     for name, server in current.doc["burst"].get("servers", {}).items():
         if "error" in server:
             err.print(f"[yellow]burst on {escape(name)} failed:[/] {escape(server['error'])}", soft_wrap=True)

@@ -26,7 +26,7 @@ from xml.etree.ElementTree import Element
 import markdown as markdown_lib  # type: ignore[import-untyped]
 from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
 
-from runner import report, store
+from runner import files, report
 
 HTML_FILE = "report.html"
 CHARTS_DIR = "charts"
@@ -82,7 +82,7 @@ def write_html(run_dir: Path, run: dict[str, Any], text: str | None = None) -> P
     run_dir = Path(run_dir)
     page = build_html(run_dir, run, report.markdown(run) if text is None else text)
     path = run_dir / HTML_FILE
-    store.write_atomically(path, lambda f: f.write(page))
+    files.write_atomically(path, lambda f: f.write(page))
     return path
 
 

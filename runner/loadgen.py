@@ -12,7 +12,6 @@ never on Locust's fixed 5557, which two runs at once would share.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import ROOT, RunConfig
+from runner.files import log_tail
 from runner.processes import clean_env, start_group, stop_group
+from runner.servers import free_port
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 BURST_LOCUSTFILE = ROOT / "loadtests" / "burst.py"
@@ -125,15 +126,6 @@ def distribution(processes: int, port: int | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    """A loopback port free right now. Another program could take it before Locust binds it; the master then
-    exits saying the port was busy, and the step fails rather than measuring anything else."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def client_env(folder: Path) -> dict[str, str]:
     """No LOCUST_* variable, and HOME is the step's folder, so no ~/.locust.conf is read either."""
     return clean_env(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HOME=str(folder))
@@ -189,18 +181,10 @@ def run_locust(
                     tick(elapsed)
                 if elapsed > deadline:
                     raise LoadError(
-                        f"Locust did not finish within {deadline:.0f} s; it was stopped.\n{_tail(files.log)}"
+                        f"Locust did not finish within {deadline:.0f} s; it was stopped.\n{log_tail(files.log, 20)}"
                     ) from None
     finally:
         stop_group(process)
     if code != 0:
-        raise LoadError(f"Locust exited with code {code}.\n{_tail(files.log)}")
+        raise LoadError(f"Locust exited with code {code}.\n{log_tail(files.log, 20)}")
     return files
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    return f"Last lines of {path}:\n" + "\n".join(text[-lines:])

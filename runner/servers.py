@@ -23,6 +23,7 @@ from pathlib import Path
 
 from async_app.settings import ANYIO_THREAD_LIMIT, AppSettings
 from runner.config import ROOT, RunConfig, ServerConfig
+from runner.files import log_tail
 from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
 
 HOST = "127.0.0.1"
@@ -75,6 +76,9 @@ def server_env(config: RunConfig, spec: ServerConfig) -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A loopback port free right now. Another program could take it before it is bound (a server, Locust's
+    master); that program then exits saying the port was busy, and the step fails rather than measure anything
+    else."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
@@ -83,15 +87,6 @@ def free_port() -> int:
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex((HOST, port)) == 0
-
-
-def log_tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    tail = text.strip().splitlines()[-lines:]
-    return "\n".join(tail) if tail else "(log is empty)"
 
 
 @dataclass
@@ -133,7 +128,7 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
         if not server.alive():
             raise ServerError(
                 f"{server.spec.name} exited with code {server.process.returncode} while starting.\n"
-                f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
+                + log_tail(server.log_path)
             )
         # Ask first, then list our tree: whatever answered existed before the list was taken, so a pid missing
         # from it is truly not ours (listing first would miss a worker forked in between).
@@ -150,8 +145,7 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
         time.sleep(0.1)
     raise ServerError(
         f"{server.spec.name} did not become healthy on {server.url} within {timeout_s:g} s "
-        f"(wanted {want} processes, saw {len(server.pids())}).\n"
-        f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}"
+        f"(wanted {want} processes, saw {len(server.pids())}).\n" + log_tail(server.log_path)
     )
 
 

@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from rich.console import Console
 
-from runner import store
+from runner import files, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.environment import describe
 from runner.processes import plan_cpus
@@ -221,9 +221,9 @@ def run_soak(config: RunConfig, max_growth: float, console: Console) -> tuple[Pa
             "series": data,
             "verdict": verdict.__dict__,
         }
-        store.write_json(run_dir / "soak.json", document)
+        files.write_json(run_dir / "soak.json", document)
         text = report(config, record, verdict)
-        store.write_atomically(run_dir / "report.md", lambda f: f.write(text))
+        files.write_atomically(run_dir / "report.md", lambda f: f.write(text))
     return run_dir, verdict
 
 

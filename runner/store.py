@@ -13,13 +13,13 @@ import fcntl
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from runner import repeats
+from runner.files import write_atomically
 
 FORMAT = "sync-async-bench/run"
 FORMAT_VERSION = 1
@@ -64,43 +64,6 @@ SUMMARY_COLUMNS = (
 
 class ResultsError(Exception):
     """A results file is missing, corrupt or of an unknown format; the message names the file."""
-
-
-def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place: readers see the old file or the new
-    one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); results are meant to be shared, so give it the mode an ordinary
-        # new file would get under the current umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomically(path, lambda f: f.write(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"))
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN is not JSON; an absent figure is stored as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def new_run_dir(results_root: Path, scenario: str, now: datetime | None = None) -> Path:

@@ -21,12 +21,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from runner import repeats, store
+from runner import files, repeats, store
 from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
+from runner.files import log_tail
 from runner.loadgen import LoadError, run_step
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
-from runner.servers import RunningServer, ServerError, command, log_tail, serve, server_env
+from runner.servers import RunningServer, ServerError, command, serve, server_env
 from runner.stats import OutputError, step_figures
 
 CLIENT_SATURATED_PCT = 80.0
@@ -155,7 +156,7 @@ def write_samples(path: Path, samples: list[Sample]) -> None:
         for sample in samples:
             out.writerow([f"{sample.t:.3f}", f"{sample.cpu_s:.3f}", sample.rss_bytes, sample.processes])
 
-    store.write_atomically(path, write)
+    files.write_atomically(path, write)
 
 
 def new_step_folder(base: Path) -> Path:
@@ -174,20 +175,16 @@ def _server_fault(server: RunningServer, started_pids: set[int], log: Path) -> s
     """Whether the server lost its master or a worker during the step; a gunicorn master silently replaces a dead
     worker, and the requests that worker held fail, so that counts as a fault too."""
     if not server.alive():
-        return f"the server exited during the step (code {server.process.returncode}).\n{_log(log)}"
+        return f"the server exited during the step (code {server.process.returncode}).\n{log_tail(log)}"
     lost = sorted(started_pids - set(server.pids()))
     if lost:
-        return f"server process(es) {lost} died during the step and were replaced.\n{_log(log)}"
+        return f"server process(es) {lost} died during the step and were replaced.\n{log_tail(log)}"
     return None
 
 
 def _with_server_log(message: str, server: RunningServer, started_pids: set[int], log: Path) -> str:
     fault = _server_fault(server, started_pids, log)
     return f"{message}\n{fault}" if fault else message
-
-
-def _log(log: Path) -> str:
-    return f"Last lines of {log}:\n{log_tail(log)}"
 
 
 def _window_bounds(meta_path: Path) -> tuple[float, float] | None:
@@ -212,7 +209,7 @@ def start_run(config: RunConfig) -> Run:
     cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
     run_dir = store.new_run_dir(config.results_root, config.name)
     run = store.new_run_document(config.to_dict(), describe(cpus.note))
-    store.write_json(run_dir / store.RUN_FILE, run)
+    files.write_json(run_dir / store.RUN_FILE, run)
     store.point_latest(config.results_root, run_dir)
     return Run(run_dir, run, cpus)
 
@@ -303,7 +300,7 @@ def resume_run(config: RunConfig, run_dir: Path, doc: dict[str, Any]) -> Run:
     doc.setdefault("resumes", []).append({"date": meta["date"], "git": meta["git"], "cpu_pinning": cpus.note})
     doc["status"] = "running"
     doc["finished"] = None
-    store.write_json(run_dir / store.RUN_FILE, doc)
+    files.write_json(run_dir / store.RUN_FILE, doc)
     store.point_latest(run_dir.parent, run_dir)
     return Run(run_dir, doc, cpus)
 
@@ -317,7 +314,7 @@ def _phase(elapsed: float, config: RunConfig) -> str:
 
 
 def _save(run_dir: Path, run: dict[str, Any]) -> None:
-    store.write_json(run_dir / store.RUN_FILE, run)
+    files.write_json(run_dir / store.RUN_FILE, run)
     store.write_summary(run_dir, run)
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runner import store
+from runner import files, store
 from runner.config import RunConfig, ScenarioError, ServerConfig, load_config
 from runner.processes import CpuPlan, plan_cpus
 from runner.servers import HOST, ServerError, serve
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the servers were stopped", file=sys.stderr)
         return 130
-    store.write_json(run_dir / "timeline.json", data)
+    files.write_json(run_dir / "timeline.json", data)
     (run_dir / "charts").mkdir(exist_ok=True)
     plots.timeline_chart(data, run_dir / "charts" / "timeline.png")
     print(f"results: {run_dir}")

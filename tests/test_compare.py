@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runner import compare, store
+from runner import compare, files, store
 from runner.compare import NOT_RECORDED, NOT_SIGNIFICANT, SPREAD_UNKNOWN, TOO_FEW, Spread, main
 
 SERVERS: list[dict[str, Any]] = [
@@ -104,7 +104,7 @@ def write_run(
     doc["status"] = status
     doc["steps"] = steps if steps is not None else all_steps()
     doc.update(changes)
-    store.write_json(folder / store.RUN_FILE, doc)
+    files.write_json(folder / store.RUN_FILE, doc)
     return folder
 
 

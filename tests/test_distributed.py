@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
-from runner import loadgen
+from runner import loadgen, servers
 from runner.config import MAX_CLIENT_PROCESSES, ROOT, ScenarioError, load_config
 from runner.loadgen import StepFiles, burst_command, command
 from runner.processes import CpuPlan, start_group, stop_group
@@ -292,7 +292,7 @@ def _gone(pids: set[int]) -> list[int]:
 
 
 def _locust(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    port = str(loadgen.free_port())
+    port = str(servers.free_port())
     return subprocess.run(
         [sys.executable, "-m", "locust", "--headless", "--processes", "2", "--master-bind-host", "127.0.0.1",
          "--master-bind-port", port, "--master-port", port, "--loglevel", "WARNING", *args],
@@ -387,7 +387,7 @@ def _start_distributed(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[in
     once both workers are up."""
     cmd = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
-        "--host", f"http://127.0.0.1:{loadgen.free_port()}", "-u", "4", "-r", "4", "-t", "60s",
+        "--host", f"http://127.0.0.1:{servers.free_port()}", "-u", "4", "-r", "4", "-t", "60s",
         "--think-min", "0.5", "--think-max", "1", "--loglevel", "WARNING", *loadgen.distribution(2),
     ]  # fmt: skip
     process = start_group(cmd, log_path=tmp_path / "locust.log", env=loadgen.client_env(tmp_path), cwd=tmp_path,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import plots
-from runner import html_report, report, store
+from runner import files, html_report, report, store
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference" / "default"
@@ -80,7 +80,7 @@ def reference_run() -> dict[str, Any]:
 def run_folder(tmp_path: Path, run: dict[str, Any], charts: tuple[str, ...] = CHARTS) -> Path:
     """A run folder with ``run.json`` and a small PNG for each named chart."""
     run_dir = tmp_path / "run"
-    store.write_json(run_dir / store.RUN_FILE, run)
+    files.write_json(run_dir / store.RUN_FILE, run)
     (run_dir / "charts").mkdir()
     for width, name in enumerate(charts, start=1):
         (run_dir / "charts" / name).write_bytes(png(width))
@@ -235,13 +235,13 @@ def test_the_file_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Monk
     run_dir = run_folder(tmp_path, reference_run())
     run = store.load_run(run_dir)
     calls: list[Path] = []
-    real = store.write_atomically
+    real = files.write_atomically
 
     def spy(path: Path, write: Any) -> None:
         calls.append(path)
         real(path, write)
 
-    monkeypatch.setattr(store, "write_atomically", spy)
+    monkeypatch.setattr(files, "write_atomically", spy)
     html_report.write_html(run_dir, run)
     assert calls == [run_dir / "report.html"]
     monkeypatch.undo()

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 import plots
-from runner import compare, html_report, repeats, report, store, sweep
+from runner import compare, files, html_report, repeats, report, store, sweep
 from runner.cli import describe_plan, main
 from runner.config import MAX_REPEATS, OVERRIDES, ScenarioError, config_from_dict, load_config
 from runner.processes import CpuPlan
@@ -255,7 +255,7 @@ def test_the_summary_has_one_row_per_server_and_level_with_the_spread(tmp_path: 
 def test_charts_and_report_render_from_a_repeated_run(tmp_path: Path) -> None:
     run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
     run_dir = tmp_path / "run"
-    store.write_json(run_dir / store.RUN_FILE, run)
+    files.write_json(run_dir / store.RUN_FILE, run)
     written = {p.name for p in plots.render(run_dir)}
     assert {"throughput.png", "response_times.png", "report.md", "summary.csv"} <= written
     assert "### Spread over repeats" in (run_dir / "report.md").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import plots
-from runner import report, store
+from runner import files, report, store
 from runner.config import load_config
 from runner.processes import plan_cpus
 from runner.sweep import CLIENT_SATURATED_PCT, SERVER_SATURATED_PCT, plan_steps, saturation
@@ -124,7 +124,7 @@ def complete_run() -> dict[str, Any]:
 
 def save(tmp_path: Path, run: dict[str, Any]) -> Path:
     run_dir = tmp_path / "run"
-    store.write_json(run_dir / store.RUN_FILE, run)
+    files.write_json(run_dir / store.RUN_FILE, run)
     return run_dir
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import store
+from runner import files, store
 from runner.cli import main
 from runner.config import load_config
 
@@ -18,7 +18,7 @@ def unfinished_run(tmp_path: Path, scenario: Path, status: str = "interrupted") 
     run_dir.mkdir(parents=True)
     doc = store.new_run_document(config.to_dict(), {"date": "2026-01-01"})
     doc["status"] = status
-    store.write_json(run_dir / store.RUN_FILE, doc)
+    files.write_json(run_dir / store.RUN_FILE, doc)
     return run_dir
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner import store
+from runner import files, store
 from runner.store import ResultsError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -61,22 +61,22 @@ def test_new_run_dir_creates_the_results_root(tmp_path: Path) -> None:
 
 def test_write_json_writes_valid_json_and_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    store.write_json(path, {"steps": [1, 2], "name": "t"})
+    files.write_json(path, {"steps": [1, 2], "name": "t"})
     assert json.loads(path.read_text(encoding="utf-8")) == {"steps": [1, 2], "name": "t"}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
 def test_write_json_replaces_the_previous_content(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    store.write_json(path, {"version": 1})
-    store.write_json(path, {"version": 2})
+    files.write_json(path, {"version": 1})
+    files.write_json(path, {"version": 2})
     assert json.loads(path.read_text(encoding="utf-8")) == {"version": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
 def test_write_json_stores_non_finite_numbers_as_null(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    store.write_json(path, {"p50": math.nan, "nested": [{"max": math.inf}, -math.inf, 1.5], "t": (math.nan,)})
+    files.write_json(path, {"p50": math.nan, "nested": [{"max": math.inf}, -math.inf, 1.5], "t": (math.nan,)})
     text = path.read_text(encoding="utf-8")
     assert "NaN" not in text
     assert "Infinity" not in text
@@ -85,9 +85,9 @@ def test_write_json_stores_non_finite_numbers_as_null(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    store.write_json(path, {"version": 1})
+    files.write_json(path, {"version": 1})
     with pytest.raises(TypeError):
-        store.write_json(path, {"version": 2, "oops": object()})
+        files.write_json(path, {"version": 2, "oops": object()})
     assert json.loads(path.read_text(encoding="utf-8")) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
@@ -107,7 +107,7 @@ def test_load_run_reads_what_write_json_wrote(tmp_path: Path) -> None:
     run["steps"].append(
         {"server": "s", "kind": "async", "users": 5, "workers": 1, "status": "failed", "figures": {"p50_ms": math.nan}}
     )
-    store.write_json(tmp_path / store.RUN_FILE, run)
+    files.write_json(tmp_path / store.RUN_FILE, run)
     assert store.load_run(tmp_path)["steps"][0]["figures"]["p50_ms"] is None
 
 
