@@ -80,6 +80,16 @@ class LoadConfig:
     # plus a master that only coordinates, for when one process's ~one core of client capacity is not enough.
     client_processes: int = 1
 
+    @property
+    def think_mean_s(self) -> float:
+        """The mean of the uniform think time: the Z of the queueing model."""
+        return (self.think_time_s[0] + self.think_time_s[1]) / 2
+
+    @property
+    def mix(self) -> dict[str, int]:
+        """The task weights by endpoint: pages and short requests."""
+        return {"page": self.page_weight, "short": self.short_weight}
+
 
 # More repeats than this would make a default sweep run for hours; a spread needs a handful, not dozens.
 MAX_REPEATS = 20

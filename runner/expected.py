@@ -23,12 +23,13 @@ loses something the model does not know about, and the report explains any step 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
-from runner import model, repeats
-from runner.config import ServerConfig
+from runner import model
+from runner.config import RunConfig, ServerConfig
+from runner.numbers import is_finite
 from runner.stats import rate_interval
 
 # Steps whose server CPU was at or above this share of its cores are left out of the CPU calibration.
@@ -42,10 +43,6 @@ NEAR_LIMITS = 1.5
 FALLBACK_OVERHEAD_MS = 1.5
 
 
-def is_finite(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 @dataclass(frozen=True)
 class Calibration:
     """The framework's CPU cost per request for one server, and where it came from."""
@@ -55,32 +52,26 @@ class Calibration:
     cpu_per_request_ms: float  # the mix's mean CPU per request, app work included
 
 
-def server_cores(run: Mapping[str, Any]) -> int:
+def server_cores(config: RunConfig, metadata: Mapping[str, Any]) -> int:
     """Cores the server could use: those it was pinned to, or all of the machine's when pinning was off."""
-    settings = run["config"].get("run", {})
-    meta = run.get("metadata", {})
-    pinned = "pinned" in str(meta.get("cpu_pinning", ""))
-    if settings.get("pin_cpus", True) and pinned:
-        return int(settings.get("server_cores", 1))
-    return int(meta.get("cpu_count") or 1)
+    pinned = "pinned" in str(metadata.get("cpu_pinning", ""))
+    if config.run.pin_cpus and pinned:
+        return config.run.server_cores
+    return int(metadata.get("cpu_count") or 1)
 
 
-def _weights(config: Mapping[str, Any]) -> tuple[float, float]:
-    load = config["load"]
-    return float(load["page_weight"]), float(load["short_weight"])
+def _app_work_mean_ms(config: RunConfig) -> float:
+    load = config.load
+    return load.page_weight * config.workload.app_work_ms / (load.page_weight + load.short_weight)
 
 
-def _app_work_mean_ms(config: Mapping[str, Any]) -> float:
-    page, short = _weights(config)
-    return page * float(config["workload"]["app_work_ms"]) / (page + short)
-
-
-def calibrate(run: Mapping[str, Any], server: str) -> Calibration:
-    """The framework's CPU per request, by the service-demand law over the server's unsaturated steps."""
+def calibrate(config: RunConfig, records: Iterable[Mapping[str, Any]], server: str) -> Calibration:
+    """The framework's CPU per request, by the service-demand law over the server's unsaturated steps (every
+    step record, each repeat its own)."""
     cpu_s = 0.0
     done = 0
     used = 0
-    for step in run["steps"]:
+    for step in records:
         if step["server"] != server or step.get("status") != "ok":
             continue
         cpu_pct, figures = step.get("server_cpu_pct"), step.get("figures") or {}
@@ -92,33 +83,32 @@ def calibrate(run: Mapping[str, Any], server: str) -> Calibration:
         cpu_s += cpu_pct / 100 * window
         done += int(completed)
         used += 1
-    app = _app_work_mean_ms(run["config"])
+    app = _app_work_mean_ms(config)
     if done < 20:  # too few requests to say anything; state the fallback instead of guessing from noise
         return Calibration(FALLBACK_OVERHEAD_MS, 0, app + FALLBACK_OVERHEAD_MS)
     per_request = cpu_s / done * 1000
     return Calibration(max(0.0, per_request - app), used, max(per_request, app))
 
 
-def system(run: Mapping[str, Any], server: Mapping[str, Any], calibration: Calibration) -> model.System:
-    """The model of one server configuration under this run's load."""
-    config = run["config"]
-    workload, load = config["workload"], config["load"]
-    page_weight, short_weight = _weights(config)
+def system(config: RunConfig, spec: ServerConfig, calibration: Calibration, cores: int) -> model.System:
+    """The model of one server configuration under this run's load, on ``cores`` cores."""
+    workload, load = config.workload, config.load
     overhead_s = calibration.overhead_ms / 1000
     mix = []
-    if page_weight > 0:
-        wait = (float(workload["user_lookup_ms"]) + float(workload["listing_ms"])) / 1000
-        mix.append(model.RequestClass("page", page_weight, wait, float(workload["app_work_ms"]) / 1000 + overhead_s))
-    if short_weight > 0:
-        mix.append(model.RequestClass("short", short_weight, float(workload["short_query_ms"]) / 1000, overhead_s))
-    think = (float(load["think_time_s"][0]) + float(load["think_time_s"][1])) / 2
-    spec = ServerConfig.from_dict(server)
-    capacity = int(config.get("database", {}).get("capacity") or 0)
+    if load.page_weight > 0:
+        mix.append(
+            model.RequestClass(
+                "page", load.page_weight, workload.page_wait_ms / 1000, workload.app_work_ms / 1000 + overhead_s
+            )
+        )
+    if load.short_weight > 0:
+        mix.append(model.RequestClass("short", load.short_weight, workload.short_query_ms / 1000, overhead_s))
+    capacity = config.database.capacity
     return model.System(
-        demand=model.Demand(think_s=think, mix=tuple(mix)),
+        demand=model.Demand(think_s=load.think_mean_s, mix=tuple(mix)),
         server=model.Server(
             slots=spec.slots,
-            cpus=max(1, min(server_cores(run), spec.processes)),
+            cpus=max(1, min(cores, spec.processes)),
             db_connections=capacity * spec.processes if capacity > 0 else None,
         ),
     )
@@ -155,63 +145,31 @@ class Expectation:
         return low <= self.prediction.model_rps <= high
 
 
-def expectations(run: Mapping[str, Any]) -> dict[tuple[str, int], Expectation]:
-    """The model beside every step that was measured, keyed like ``report.steps_by_level``."""
-    servers = {s["name"]: s for s in run["config"]["servers"]}
-    calibrations = {name: calibrate(run, name) for name in servers}
-    systems = {name: system(run, servers[name], calibrations[name]) for name in servers}
-    out: dict[tuple[str, int], Expectation] = {}
-    # One record per (server, users): with repeats, the combined one whose headline figures are the medians.
-    for step in (group.record for group in repeats.combine(run).values()):
-        name = step["server"]
-        if name not in systems:
-            continue
-        users = int(step["users"])
-        figures = step.get("figures") or {}
-        ok = step.get("status") == "ok"
-        rps = figures.get("rps") if ok else None
-        mean = (figures.get("latency") or {}).get("mean_ms") if ok else None
-        completed, window = figures.get("completed_in_window"), figures.get("window_s")
-        interval = (
-            rate_interval(int(completed), float(window))
-            if ok and isinstance(completed, int) and isinstance(window, int | float)
-            else None
-        )
-        out[(name, users)] = Expectation(
-            prediction=model.predict(systems[name], users),
-            calibration=calibrations[name],
-            measured_rps=float(rps) if isinstance(rps, int | float) and math.isfinite(rps) else None,
-            measured_mean_ms=float(mean) if isinstance(mean, int | float) and math.isfinite(mean) else None,
-            rps_interval=interval,
-            db_connections=systems[name].server.db_connections,
-        )
-    return out
+def expectation(
+    system: model.System, calibration: Calibration, record: Mapping[str, Any], users: int
+) -> Expectation:
+    """One step's measurement (its combined record, with repeats) beside the model's prediction for it."""
+    figures = record.get("figures") or {}
+    ok = record.get("status") == "ok"
+    rps = figures.get("rps") if ok else None
+    mean = (figures.get("latency") or {}).get("mean_ms") if ok else None
+    completed, window = figures.get("completed_in_window"), figures.get("window_s")
+    interval = (
+        rate_interval(int(completed), float(window))
+        if ok and isinstance(completed, int) and isinstance(window, int | float)
+        else None
+    )
+    return Expectation(
+        prediction=model.predict(system, users),
+        calibration=calibration,
+        measured_rps=float(rps) if is_finite(rps) else None,
+        measured_mean_ms=float(mean) if is_finite(mean) else None,
+        rps_interval=interval,
+        db_connections=system.server.db_connections,
+    )
 
 
-def systems(run: Mapping[str, Any]) -> dict[str, tuple[model.System, Calibration]]:
-    """Each server's model, for drawing curves and naming knees."""
-    servers = {s["name"]: s for s in run["config"]["servers"]}
-    out = {}
-    for name, server in servers.items():
-        calibration = calibrate(run, name)
-        out[name] = (system(run, server, calibration), calibration)
-    return out
-
-
-def summary_columns(run: Mapping[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    """The model's columns of ``summary.csv``, keyed by (server, users)."""
-    return {
-        key: {
-            "model_rps": e.prediction.model_rps,
-            "model_mean_ms": e.prediction.model_mean_ms,
-            "efficiency": e.efficiency,
-            "model_bound": e.prediction.bound_by,
-        }
-        for key, e in expectations(run).items()
-    }
-
-
-def explain(e: Expectation, step: Mapping[str, Any], server: Mapping[str, Any]) -> str:  # noqa: PLR0911 (one return per reason)
+def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:  # noqa: PLR0911 (one return per reason)
     """Why a step's throughput is more than TOLERANCE from the model, from what the step itself measured.
 
     Each reason is stated only when the numbers show it; what the model leaves out is named as such, not
@@ -230,7 +188,6 @@ def explain(e: Expectation, step: Mapping[str, Any], server: Mapping[str, Any]) 
             "with so few completions in the window the difference is chance"
         )
     cpu = step.get("server_cpu_pct")
-    spec = ServerConfig.from_dict(server)
     caps = sorted(p.capacities_rps.items(), key=lambda item: item[1])
     two_close = len(caps) >= 2 and caps[1][1] <= NEAR_LIMITS * caps[0][1]
     if eff < 1 and p.bound_by != "users" and two_close and spec.slots and e.measured_rps:

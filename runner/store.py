@@ -13,12 +13,11 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from runner import repeats
 from runner.files import write_atomically
 
 FORMAT = "sync-async-bench/run"
@@ -187,49 +186,6 @@ def _step_problem(step: Any) -> str | None:  # noqa: PLR0911 (one check per fiel
     return None
 
 
-def summary_rows(
-    run: Mapping[str, Any], extra: Mapping[tuple[str, int], Mapping[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """One row per step; ``extra`` adds columns computed elsewhere (the model's), keyed by (server, users)."""
-    rows = []
-    # One row per (server, users): repeats are folded into their medians and spread (see runner.repeats).
-    for group in repeats.combine(run).values():
-        step = group.record
-        figures = step.get("figures") or {}
-        rps_range = group.spread.get("rps")
-        latency = figures.get("latency") or {}
-        endpoints = figures.get("endpoints") or {}
-        row: dict[str, Any] = {
-            "server": step["server"],
-            "kind": step["kind"],
-            "workers": step["workers"],
-            "users": step["users"],
-            "status": step["status"],
-            "requests": latency.get("requests"),
-            "failures": latency.get("failures"),
-            "unfinished": figures.get("unfinished"),
-            "rps": figures.get("rps"),
-            "client_cpu_pct": figures.get("client_cpu_pct"),
-            "server_cpu_pct": step.get("server_cpu_pct"),
-            "server_rss_mb": step.get("server_rss_mb"),
-            "saturated": step.get("saturated", ""),
-            "repeats": len(group.measured),
-            # Without repeats the step's one throughput is its own min and max.
-            "rps_min": rps_range["min"] if rps_range else figures.get("rps"),
-            "rps_max": rps_range["max"] if rps_range else figures.get("rps"),
-            "spread_pct": group.spread_pct,
-        }
-        for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "min_ms"):
-            row[key] = latency.get(key)
-        for endpoint in ("page", "short"):
-            data = endpoints.get(endpoint) or {}
-            row[f"{endpoint}_p50_ms"] = data.get("p50_ms")
-            row[f"{endpoint}_p95_ms"] = data.get("p95_ms")
-        row.update((extra or {}).get((step["server"], int(step["users"])), {}))
-        rows.append(row)
-    return rows
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -238,13 +194,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_summary(
-    run_dir: Path, run: Mapping[str, Any], extra: Mapping[tuple[str, int], Mapping[str, Any]] | None = None
-) -> None:
+def write_summary(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``summary.csv``: one row per (server, users), the columns of SUMMARY_COLUMNS (see ``RunView.summary_rows``)."""
+
     def write(handle: TextIO) -> None:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
-        for row in summary_rows(run, extra):
+        for row in rows:
             writer.writerow({k: _cell(row.get(k)) for k in SUMMARY_COLUMNS})
 
     write_atomically(run_dir / SUMMARY_FILE, write)

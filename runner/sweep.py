@@ -29,6 +29,7 @@ from runner.loadgen import LoadError, run_step
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.servers import RunningServer, ServerError, command, serve, server_env
 from runner.stats import OutputError, step_figures
+from runner.view import RunView
 
 CLIENT_SATURATED_PCT = 80.0
 SERVER_SATURATED_PCT = 90.0
@@ -315,7 +316,7 @@ def _phase(elapsed: float, config: RunConfig) -> str:
 
 def _save(run_dir: Path, run: dict[str, Any]) -> None:
     files.write_json(run_dir / store.RUN_FILE, run)
-    store.write_summary(run_dir, run)
+    store.write_summary(run_dir, RunView.from_doc(run, run_dir).summary_rows())
 
 
 def _step_line(number: int, total: int, record: dict[str, Any], planned_repeats: int = 1) -> str:

@@ -49,6 +49,11 @@ class WorkloadConfig:
             if not (math.isfinite(value) and 0 <= value <= upper):
                 raise ConfigError(f"{name} must be between 0 and {upper:g}, got {value}")
 
+    @property
+    def page_wait_ms(self) -> float:
+        """How long a page waits on the database in all: its two queries."""
+        return self.user_lookup_ms + self.listing_ms
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkloadConfig:
         """Read ``SIMDB_USER_LOOKUP_MS`` and friends: the runner hands the scenario to servers this way."""

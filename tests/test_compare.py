@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from runner import compare, files, store
+from runner import compare, files, report, store
 from runner.compare import NOT_RECORDED, NOT_SIGNIFICANT, SPREAD_UNKNOWN, TOO_FEW, Spread, main
+from tests.runs import ASYNC, complete_run, repeated_run
 
 SERVERS: list[dict[str, Any]] = [
     {"name": "flask-gunicorn", "server": "gunicorn", "workers": 3},
@@ -424,3 +425,44 @@ def test_verdict_never_guesses_a_missing_spread() -> None:
     known, unknown = Spread((1.0, 2.0), "test"), Spread(None, NOT_RECORDED)
     assert compare.verdict(1.5, 100.0, known, unknown) == (SPREAD_UNKNOWN, f"B: {NOT_RECORDED}")
     assert compare.verdict(1.5, 1.5, unknown, unknown) == (SPREAD_UNKNOWN, NOT_RECORDED)
+
+
+# --- the comparison ---------------------------------------------------------------------------------------------------
+
+
+def test_compare_measurements_are_every_repeats_figures() -> None:
+    run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
+    record = report.steps_by_level(run)[(ASYNC, 50)]
+    assert [f["rps"] for f in compare.measurements(record)] == [10.0, 12.0, 11.0]
+    plain = complete_run()["steps"][0]
+    assert compare.measurements(plain) == [plain["figures"]]
+
+
+def test_compare_judges_repeated_steps_by_their_min_to_max(tmp_path: Path) -> None:
+    a = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
+    b = repeated_run({(ASYNC, 50): [(11.5, 100.0, 150.0), (13.0, 104.0, 200.0), (12.5, 102.0, 160.0)]})
+    c = repeated_run({(ASYNC, 50): [(20.0, 100.0, 150.0), (21.0, 104.0, 200.0), (22.0, 102.0, 160.0)]})
+    loaded = [
+        compare.LoadedRun(label, tmp_path / label / store.RUN_FILE, doc)
+        for label, doc in zip("ABC", (a, b, c), strict=True)
+    ]
+    for other, verdict in ((loaded[1], compare.NOT_SIGNIFICANT), (loaded[2], "B higher")):
+        compare.check_comparable(loaded[0], other)
+        row = next(r for r in compare.compare(loaded[0], other).rows if (r.server, r.users) == (ASYNC, 50))
+        rps = row.figures[0]
+        assert rps.spread_a == compare.Spread((10.0, 12.0), "min..max of 3 repeats")
+        assert rps.a == 11.0
+        assert rps.verdict == verdict
+
+
+def test_a_run_recorded_before_repeats_compares_with_one_that_says_repeats_1(tmp_path: Path) -> None:
+    old, new = complete_run(), complete_run()
+    new["config"]["load"]["repeats"] = 1
+    compare.check_comparable(
+        compare.LoadedRun("A", tmp_path / "a", old), compare.LoadedRun("B", tmp_path / "b", new)
+    )  # does not raise
+    three = repeated_run()
+    with pytest.raises(compare.CompareError, match=r"load\.repeats"):
+        compare.check_comparable(
+            compare.LoadedRun("A", tmp_path / "a", old), compare.LoadedRun("B", tmp_path / "b", three)
+        )

@@ -13,12 +13,11 @@ import pytest
 from rich.console import Console
 
 import plots
-from runner import compare, files, html_report, repeats, report, store, sweep
+from runner import files, html_report, repeats, report, store, sweep
 from runner.cli import describe_plan, main
 from runner.config import MAX_REPEATS, OVERRIDES, ScenarioError, config_from_dict, load_config
 from runner.processes import CpuPlan
-from tests.test_report import ASYNC, SYNC, USERS, complete_run, step
-from tests.test_resume import unfinished_run
+from tests.runs import ASYNC, SYNC, USERS, complete_run, repeated_run, step, table_rows_match_headers, unfinished_run
 
 
 @pytest.fixture(autouse=True)
@@ -26,42 +25,6 @@ def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI reads os.environ: the machine's own BENCH_* settings must not change what these tests run."""
     for override in OVERRIDES:
         monkeypatch.delenv(override.env, raising=False)
-
-
-def repeated_run(figures: dict[tuple[str, int], list[tuple[float, float, float]]] | None = None) -> dict[str, Any]:
-    """A complete run with three repeats per step; ``figures`` gives (rps, p50, p95) per repeat where it matters,
-    every other step repeating the same figures three times."""
-    base = complete_run()
-    base["config"]["load"]["repeats"] = 3
-    figures = figures or {}
-    steps = []
-    for users in USERS:
-        for repeat in (1, 2, 3):
-            for record in base["steps"]:
-                if record["users"] != users:
-                    continue
-                key = (record["server"], users)
-                f = record["figures"]
-                rps, p50, p95 = figures[key][repeat - 1] if key in figures else (f["rps"], 100.0, 120.0)
-                suffix = f"-r{repeat}" if repeat > 1 else ""
-                steps.append(
-                    step(record["server"], users, rps=rps, p50=p50, p95=p95, repeat=repeat,
-                         files=f"raw/{record['server']}/u{users:04d}{suffix}")
-                )  # fmt: skip
-    base["steps"] = steps
-    return base
-
-
-def table_rows_match_headers(text: str) -> None:
-    """Every markdown table row has as many cells as its header (as tests/test_report_columns.py checks)."""
-    header_cells = None
-    for line in text.splitlines():
-        if not line.startswith("|"):
-            header_cells = None
-            continue
-        cells = line.count("|") - 1
-        header_cells = cells if header_cells is None else header_cells
-        assert cells == header_cells, line
 
 
 # --- combining: R = 1 is today's run ----------------------------------------------------------------------------------
@@ -259,47 +222,6 @@ def test_charts_and_report_render_from_a_repeated_run(tmp_path: Path) -> None:
     written = {p.name for p in plots.render(run_dir)}
     assert {"throughput.png", "response_times.png", "report.md", "summary.csv"} <= written
     assert "### Spread over repeats" in (run_dir / "report.md").read_text(encoding="utf-8")
-
-
-# --- the comparison ---------------------------------------------------------------------------------------------------
-
-
-def test_compare_measurements_are_every_repeats_figures() -> None:
-    run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
-    record = report.steps_by_level(run)[(ASYNC, 50)]
-    assert [f["rps"] for f in compare.measurements(record)] == [10.0, 12.0, 11.0]
-    plain = complete_run()["steps"][0]
-    assert compare.measurements(plain) == [plain["figures"]]
-
-
-def test_compare_judges_repeated_steps_by_their_min_to_max(tmp_path: Path) -> None:
-    a = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
-    b = repeated_run({(ASYNC, 50): [(11.5, 100.0, 150.0), (13.0, 104.0, 200.0), (12.5, 102.0, 160.0)]})
-    c = repeated_run({(ASYNC, 50): [(20.0, 100.0, 150.0), (21.0, 104.0, 200.0), (22.0, 102.0, 160.0)]})
-    loaded = [
-        compare.LoadedRun(label, tmp_path / label / store.RUN_FILE, doc)
-        for label, doc in zip("ABC", (a, b, c), strict=True)
-    ]
-    for other, verdict in ((loaded[1], compare.NOT_SIGNIFICANT), (loaded[2], "B higher")):
-        compare.check_comparable(loaded[0], other)
-        row = next(r for r in compare.compare(loaded[0], other).rows if (r.server, r.users) == (ASYNC, 50))
-        rps = row.figures[0]
-        assert rps.spread_a == compare.Spread((10.0, 12.0), "min..max of 3 repeats")
-        assert rps.a == 11.0
-        assert rps.verdict == verdict
-
-
-def test_a_run_recorded_before_repeats_compares_with_one_that_says_repeats_1(tmp_path: Path) -> None:
-    old, new = complete_run(), complete_run()
-    new["config"]["load"]["repeats"] = 1
-    compare.check_comparable(
-        compare.LoadedRun("A", tmp_path / "a", old), compare.LoadedRun("B", tmp_path / "b", new)
-    )  # does not raise
-    three = repeated_run()
-    with pytest.raises(compare.CompareError, match=r"load\.repeats"):
-        compare.check_comparable(
-            compare.LoadedRun("A", tmp_path / "a", old), compare.LoadedRun("B", tmp_path / "b", three)
-        )
 
 
 # --- configuration ----------------------------------------------------------------------------------------------------

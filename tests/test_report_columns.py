@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner import report
-from tests.test_report import complete_run
+from tests.runs import complete_run
 
 
 def test_every_markdown_table_row_matches_its_header() -> None:

@@ -7,19 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import files, store
+from runner import store
 from runner.cli import main
-from runner.config import load_config
-
-
-def unfinished_run(tmp_path: Path, scenario: Path, status: str = "interrupted") -> Path:
-    config = load_config(str(scenario))
-    run_dir = tmp_path / "results" / "20260101T000000Z-test"
-    run_dir.mkdir(parents=True)
-    doc = store.new_run_document(config.to_dict(), {"date": "2026-01-01"})
-    doc["status"] = status
-    files.write_json(run_dir / store.RUN_FILE, doc)
-    return run_dir
+from tests.runs import unfinished_run
 
 
 def test_resume_refuses_when_the_scenario_file_changed(

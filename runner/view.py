@@ -1,0 +1,301 @@
+"""One typed, read-only view of a saved run: what the summary, the report, the charts and the comparison read.
+
+A run is saved as ``run.json`` (see :mod:`runner.store`), a plain document. Every reader used to pull it apart
+again: the configuration by dictionary keys, the steps recombined over repeats, the model rebuilt. This module does
+that once. :meth:`RunView.load` reads the file through the store's loader (which refuses unknown format versions)
+and the configuration through the runner's own :func:`runner.config.config_from_dict`, so the reading side sees
+the same frozen objects the measuring side ran with; steps are combined over repeats once
+(:func:`runner.repeats.combine`), and the queueing model's expectations are computed once
+(:mod:`runner.expected`), lazily, on first use.
+
+The step records themselves stay the saved dictionaries: they are the measurement, and the view never changes
+them. What several readers need to say about a run (how a configuration is named, which round of the timeline is
+drawn, which steps are missing) lives here too, so there is one wording of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from runner import expected, model, repeats, store
+from runner.config import RunConfig, ServerConfig, config_from_dict
+from runner.numbers import is_finite
+
+Record = dict[str, Any]
+StepKey = tuple[str, int]
+
+
+def is_ok(record: Mapping[str, Any] | None) -> bool:
+    """A step that was measured (as opposed to failed, or never reached)."""
+    return record is not None and record.get("status") == "ok"
+
+
+def slots_text(spec: ServerConfig, short: bool = False) -> str:
+    """How many requests a configuration can work on at once: the number every comparison must state."""
+    head = f"{spec.server}, {spec.describe()}"
+    if short:
+        return head
+    if spec.slots is None:
+        return f"{head}: no per-request slot limit"
+    return f"{head}: at most {spec.slots} request{'s' if spec.slots != 1 else ''} at once"
+
+
+def kind_text(kind: str) -> str:
+    """What one process of a kind is, in the timeline's words."""
+    return "one sync worker" if kind == "sync" else "one event loop"
+
+
+def shown_round(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The timeline round drawn and read: the one whose short request took the median time, so neither extreme
+    is shown."""
+
+    def short_took(probes: list[dict[str, Any]]) -> float:
+        short = next(p for p in probes if p["label"] == "short")
+        return float(short["received"] - short["sent"])
+
+    ordered = sorted(rounds, key=short_took)
+    return ordered[len(ordered) // 2]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A saved run, typed: its configuration as objects, its steps combined over repeats, and the model beside
+    them. Read-only: nothing here writes the run."""
+
+    path: Path  # the run folder
+    doc: Mapping[str, Any]  # run.json as saved, for what is shown verbatim (the HTML report's details)
+    config: RunConfig
+    _servers: dict[str, ServerConfig] = field(repr=False)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunView:
+        """Read ``run_dir/run.json``; a file that is not a run of a known format, or whose configuration does not
+        rebuild, raises :class:`runner.store.ResultsError` naming it."""
+        run_dir = Path(run_dir)
+        return cls.from_doc(store.load_run(run_dir), run_dir if run_dir.is_dir() else run_dir.parent)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any], path: Path) -> RunView:
+        """A view of a run document already in memory (the sweep's, between steps)."""
+        try:
+            config = config_from_dict(doc["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise store.ResultsError(
+                f"{path / store.RUN_FILE}: its 'config' section does not describe a run this tool can read ({error})"
+            ) from None
+        return cls(Path(path), doc, config, {s.name: s for s in config.servers})
+
+    # --- what was run ------------------------------------------------------------------------------------------
+
+    @property
+    def file(self) -> Path:
+        return self.path / store.RUN_FILE
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.doc.get("metadata") or {}
+
+    @property
+    def saved_config(self) -> Mapping[str, Any]:
+        """The configuration exactly as recorded (compare checks settings by their recorded names)."""
+        return self.doc["config"]
+
+    @property
+    def status(self) -> str:
+        return str(self.doc.get("status"))
+
+    @property
+    def servers(self) -> tuple[ServerConfig, ...]:
+        return self.config.servers
+
+    @property
+    def users(self) -> tuple[int, ...]:
+        return self.config.load.users
+
+    def server(self, name: str) -> ServerConfig | None:
+        return self._servers.get(name)
+
+    @cached_property
+    def pair(self) -> tuple[ServerConfig | None, ServerConfig | None]:
+        """The first sync and the first async configuration: the two the reading compares."""
+        sync = next((s for s in self.servers if s.kind == "sync"), None)
+        asyn = next((s for s in self.servers if s.kind == "async"), None)
+        return sync, asyn
+
+    @property
+    def planned_repeats(self) -> int:
+        return self.config.load.repeats
+
+    @cached_property
+    def server_cores(self) -> int:
+        return expected.server_cores(self.config, self.metadata)
+
+    @property
+    def timeline(self) -> Mapping[str, Any] | None:
+        """The three-request timeline's data, when the run measured one."""
+        data = self.doc.get("timeline")
+        return data if isinstance(data, Mapping) else None
+
+    @property
+    def burst(self) -> Mapping[str, Any] | None:
+        """The burst over time's data, when the run measured one."""
+        data = self.doc.get("burst")
+        return data if isinstance(data, Mapping) else None
+
+    def headline_setup(self) -> str:
+        """One line under every chart: what the scenario asks of each request, and on what machine."""
+        config, meta = self.config, self.metadata
+        load, work = config.load, config.workload
+        return (
+            f"{config.name}: page = {work.page_wait_ms:g} ms of database waits + {work.app_work_ms:g} ms of Python "
+            f"work, short = {work.short_query_ms:g} ms query; think time "
+            f"{load.think_time_s[0]:g}-{load.think_time_s[1]:g} s; {meta.get('cpu_count')} cores "
+            f"({meta.get('cpu_model', '?')}); {str(meta.get('date', ''))[:10]}"
+        )
+
+    # --- the steps ---------------------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[Record]:
+        """Every step record, each repeat its own, in the order they were measured."""
+        steps: list[Record] = self.doc["steps"]
+        return steps
+
+    @cached_property
+    def groups(self) -> dict[StepKey, repeats.Group]:
+        """Each (server, users) step's records and the one that stands for them (see :mod:`runner.repeats`)."""
+        return repeats.combine(self.doc)
+
+    @cached_property
+    def by_level(self) -> dict[StepKey, Record]:
+        """One record per (server, users), what every table and chart shows: with repeats the combined record
+        (the medians as its headline figures), without them the step's own record."""
+        return {key: group.record for key, group in self.groups.items()}
+
+    def step(self, server: str, users: int) -> Record | None:
+        return self.by_level.get((server, int(users)))
+
+    def ok_step(self, server: str, users: int) -> Record | None:
+        """The step's record if it was measured, else None."""
+        record = self.step(server, users)
+        return record if is_ok(record) else None
+
+    @property
+    def complete(self) -> bool:
+        """Every planned step measured: anything less is not a success."""
+        return self.status == "complete" and all(is_ok(s) for s in self.records)
+
+    def missing_steps(self) -> list[tuple[str, int, int]]:
+        """Planned steps with no record as (server, users, repeat), in the sweep's order, worked out from the
+        configuration so it holds even for a killed run; each repeat of a step is a step of its own."""
+        done = {repeats.step_key(s) for s in self.records}
+        return [
+            (server.name, int(users), repeat)
+            for users in self.users
+            for repeat in range(1, self.planned_repeats + 1)
+            for server in self.servers
+            if (server.name, int(users), repeat) not in done
+        ]
+
+    def step_name(self, server: str, users: int, repeat: int) -> str:
+        """How one step is named wherever steps are listed: its repeat only when the run has repeats."""
+        return f"{server} at {users} users" + (f" (repeat {repeat})" if self.planned_repeats > 1 else "")
+
+    def record_name(self, record: Mapping[str, Any]) -> str:
+        return self.step_name(*repeats.step_key(record))
+
+    # --- the model beside every step ----------------------------------------------------------------------------
+
+    @cached_property
+    def calibrations(self) -> dict[str, expected.Calibration]:
+        return {s.name: expected.calibrate(self.config, self.records, s.name) for s in self.servers}
+
+    @cached_property
+    def systems(self) -> dict[str, model.System]:
+        """Each server's model under this run's load, for curves, knees and bounds."""
+        return {
+            s.name: expected.system(self.config, s, self.calibrations[s.name], self.server_cores) for s in self.servers
+        }
+
+    @cached_property
+    def expectations(self) -> dict[StepKey, expected.Expectation]:
+        """The model beside every step that has a record, keyed like :attr:`by_level`."""
+        return {
+            (name, users): expected.expectation(self.systems[name], self.calibrations[name], record, users)
+            for (name, users), record in self.by_level.items()
+            if name in self.systems
+        }
+
+    # --- summary.csv --------------------------------------------------------------------------------------------
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per (server, users), in the order of ``store.SUMMARY_COLUMNS``: repeats folded into their
+        medians and spread, the model's columns beside the measured ones."""
+        rows = []
+        for (name, users), group in self.groups.items():
+            step = group.record
+            figures = step.get("figures") or {}
+            rps_range = group.spread.get("rps")
+            latency = figures.get("latency") or {}
+            endpoints = figures.get("endpoints") or {}
+            row: dict[str, Any] = {
+                "server": step["server"],
+                "kind": step["kind"],
+                "workers": step["workers"],
+                "users": step["users"],
+                "status": step["status"],
+                "requests": latency.get("requests"),
+                "failures": latency.get("failures"),
+                "unfinished": figures.get("unfinished"),
+                "rps": figures.get("rps"),
+                "client_cpu_pct": figures.get("client_cpu_pct"),
+                "server_cpu_pct": step.get("server_cpu_pct"),
+                "server_rss_mb": step.get("server_rss_mb"),
+                "saturated": step.get("saturated", ""),
+                "repeats": len(group.measured),
+                # Without repeats the step's one throughput is its own min and max.
+                "rps_min": rps_range["min"] if rps_range else figures.get("rps"),
+                "rps_max": rps_range["max"] if rps_range else figures.get("rps"),
+                "spread_pct": group.spread_pct,
+            }
+            for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "min_ms"):
+                row[key] = latency.get(key)
+            for endpoint in ("page", "short"):
+                data = endpoints.get(endpoint) or {}
+                row[f"{endpoint}_p50_ms"] = data.get("p50_ms")
+                row[f"{endpoint}_p95_ms"] = data.get("p95_ms")
+            e = self.expectations.get((name, users))
+            if e is not None:
+                row.update(
+                    model_rps=e.prediction.model_rps,
+                    model_mean_ms=e.prediction.model_mean_ms,
+                    efficiency=e.efficiency,
+                    model_bound=e.prediction.bound_by,
+                )
+            rows.append(row)
+        return rows
+
+    # --- small readings several readers share -------------------------------------------------------------------
+
+    def lowest_ok_record(self, server: str) -> Record | None:
+        """The server's measured step record at its lowest user level."""
+        measured = [s for s in self.records if s["server"] == server and is_ok(s)]
+        return min(measured, key=lambda s: int(s["users"])) if measured else None
+
+    def any_client_limited(self) -> bool:
+        return any(s.get("saturated") == "client" for s in self.records)
+
+
+def figure_of(record: Mapping[str, Any] | None, key: str, endpoint: str | None = None) -> float | None:
+    """A latency figure (``p50_ms``, ...) of a measured step, overall or of one endpoint; None where absent."""
+    if not is_ok(record):
+        return None
+    assert record is not None
+    figures = record["figures"]
+    data = figures["latency"] if endpoint is None else (figures.get("endpoints") or {}).get(endpoint) or {}
+    value = data.get(key)
+    return float(value) if is_finite(value) else None
