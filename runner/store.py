@@ -23,6 +23,12 @@ from runner.files import write_atomically
 FORMAT = "sync-async-bench/run"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
+# The experiments run alone (``make timeline``, ``make burst``) write one file each, versioned like run.json.
+TIMELINE_FILE = "timeline.json"
+TIMELINE_FORMAT = "sync-async-bench/timeline"
+BURST_FILE = "burst.json"
+BURST_FORMAT = "sync-async-bench/burst"
+EXPERIMENT_VERSION = 1
 SUMMARY_FILE = "summary.csv"
 
 SUMMARY_COLUMNS = (
@@ -120,27 +126,41 @@ def new_run_document(config: dict[str, Any], metadata: dict[str, Any]) -> dict[s
     }
 
 
-def load_run(run_dir: Path) -> dict[str, Any]:
-    """Read a run's ``run.json``; refuse what is not one, or a format version this code does not know."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE if run_dir.is_dir() else run_dir
+def load_document(path: Path, file_format: str, version: int, what: str = "file") -> dict[str, Any]:
+    """Read one of the JSON files the harness writes (``run.json``, ``timeline.json``, ``burst.json``, ...);
+    refuse what is not of ``file_format``, or a format version this code does not know, naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ResultsError(f"{path} does not exist: is {run_dir} a run folder?") from None
+        raise ResultsError(f"{path} does not exist") from None
     except OSError as error:
         raise ResultsError(f"{path} cannot be read: {error}") from None
     try:
         data = json.loads(text)
     except ValueError as error:
         raise ResultsError(f"{path} is corrupt or truncated (not valid JSON: {error})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ResultsError(f"{path} is not a run file of this tool (format is not {FORMAT!r})")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("format") != file_format:
+        raise ResultsError(f"{path} is not a {what} of this tool (format is not {file_format!r})")
+    found = data.get("format_version")
+    if found != version:
         raise ResultsError(
-            f"{path} has format version {version!r}; this version of the tool reads version {FORMAT_VERSION} only"
+            f"{path} has format version {found!r}; this version of the tool reads version {version} only"
         )
+    return data
+
+
+def stamp(data: Mapping[str, Any], file_format: str, version: int) -> dict[str, Any]:
+    """``data`` with its format and version first, as every JSON file the harness writes carries them."""
+    return {"format": file_format, "format_version": version, **data}
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """Read a run's ``run.json``; refuse what is not one, or a format version this code does not know."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE if run_dir.is_dir() else run_dir
+    if not path.exists():
+        raise ResultsError(f"{path} does not exist: is {run_dir} a run folder?")
+    data = load_document(path, FORMAT, FORMAT_VERSION, "run file")
     for key in ("metadata", "config", "steps", "status"):
         if key not in data:
             raise ResultsError(f"{path} is missing its '{key}' section")
