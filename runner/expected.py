@@ -53,8 +53,9 @@ class Calibration:
 
 
 def server_cores(config: RunConfig, metadata: Mapping[str, Any]) -> int:
-    """Cores the server could use: those it was pinned to, or all of the machine's when pinning was off."""
-    pinned = "pinned" in str(metadata.get("cpu_pinning", ""))
+    """Cores the server could use: those it was pinned to, or all of the machine's when pinning was off or could
+    not be done (runner.processes.plan_cpus records either as a note that starts "not pinned")."""
+    pinned = str(metadata.get("cpu_pinning", "")).startswith("server pinned")
     if config.run.pin_cpus and pinned:
         return config.run.server_cores
     return int(metadata.get("cpu_count") or 1)
@@ -145,9 +146,7 @@ class Expectation:
         return low <= self.prediction.model_rps <= high
 
 
-def expectation(
-    system: model.System, calibration: Calibration, record: Mapping[str, Any], users: int
-) -> Expectation:
+def expectation(system: model.System, calibration: Calibration, record: Mapping[str, Any], users: int) -> Expectation:
     """One step's measurement (its combined record, with repeats) beside the model's prediction for it."""
     figures = record.get("figures") or {}
     ok = record.get("status") == "ok"

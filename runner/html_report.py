@@ -1,8 +1,9 @@
 """``report.html``: the run's report as one self-contained file that opens offline in any browser.
 
-The body is converted from the very markdown that becomes ``report.md`` (``report.markdown(run)``), so the two
-never disagree; only what a markdown file cannot carry is added: the charts embedded as ``data:`` URIs, the
-configuration, the exact server commands and the environment, each from ``run.json``.
+The body is converted from the very markdown that becomes ``report.md`` (``report.markdown(view)``, passed in by
+the caller), so the two never disagree; only what a markdown file cannot carry is added: the charts embedded as
+``data:`` URIs, the configuration, the exact server commands and the environment, each read through the run's
+:class:`runner.view.RunView` (the configuration and the environment shown exactly as ``run.json`` saved them).
 
 Everything that comes from the run is data, never markup. Python-Markdown passes raw HTML through, so its raw-HTML
 handling is switched off here (a scenario description containing ``<script>`` shows as text), and every link and
@@ -26,7 +27,8 @@ from xml.etree.ElementTree import Element
 import markdown as markdown_lib  # type: ignore[import-untyped]
 from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
 
-from runner import files, report
+from runner import files
+from runner.view import RunView
 
 HTML_FILE = "report.html"
 CHARTS_DIR = "charts"
@@ -73,22 +75,21 @@ footer { margin-top: 3rem; color: #59636e; font-size: 0.8rem; }
 """.strip()
 
 
-def write_html(run_dir: Path, run: dict[str, Any], text: str | None = None) -> Path:
-    """Write ``report.html`` beside ``run.json``, atomically, and return its path.
+def write_html(view: RunView, text: str) -> Path:
+    """Write ``report.html`` beside the run's ``run.json``, atomically, and return its path.
 
-    ``text`` is the markdown already written to ``report.md``, when the caller has it: passing it guarantees that
-    the two files carry the same text. Without it the markdown is produced the same way, from ``run``.
+    ``text`` is the markdown written to ``report.md``: taking it rather than producing it again guarantees that
+    the two files carry the same text.
     """
-    run_dir = Path(run_dir)
-    page = build_html(run_dir, run, report.markdown(run) if text is None else text)
-    path = run_dir / HTML_FILE
+    page = build_html(view, text)
+    path = view.path / HTML_FILE
     files.write_atomically(path, lambda f: f.write(page))
     return path
 
 
-def build_html(run_dir: Path, run: dict[str, Any], text: str) -> str:
+def build_html(view: RunView, text: str) -> str:
     """The whole page as a string: the converted report, unreferenced charts, configuration and environment."""
-    charts = _EmbedCharts(Path(run_dir) / CHARTS_DIR)
+    charts = _EmbedCharts(view.path / CHARTS_DIR)
     converter = markdown_lib.Markdown(
         extensions=["tables", "fenced_code", "toc"], extension_configs={"toc": {"marker": ""}}, output_format="html"
     )
@@ -102,10 +103,9 @@ def build_html(run_dir: Path, run: dict[str, Any], text: str) -> str:
     extra = charts.unreferenced()
     if extra:
         sections.append(("html-charts", "Charts", "".join(extra)))
-    sections.append(("html-configuration", "Configuration", _configuration(run)))
-    sections.append(("html-environment", "Environment", _environment(run)))
-    config = run.get("config") or {}
-    title = f"Sync vs async: {config.get('name', 'run')}"
+    sections.append(("html-configuration", "Configuration", _configuration(view)))
+    sections.append(("html-environment", "Environment", _environment(view)))
+    title = f"Sync vs async: {view.config.name}"
     links = [(t["id"], html.unescape(t["name"])) for t in _toc_level(getattr(converter, "toc_tokens", []), 2)]
     links += [(ident, name) for ident, name, _ in sections]
     nav = " ".join(f'<a href="#{_esc(ident)}">{_esc(name)}</a>' for ident, name in links)
@@ -275,7 +275,7 @@ def _mask_port(command: list[str]) -> list[str]:
     return masked
 
 
-def server_commands(run: dict[str, Any]) -> list[tuple[str, list[int], list[str]]]:
+def server_commands(view: RunView) -> list[tuple[str, list[int], list[str]]]:
     """(server, user levels, command) for each distinct way a server was started, the port aside.
 
     Each step starts a fresh server on a free port, so its recorded command differs from the last one's in the
@@ -283,7 +283,7 @@ def server_commands(run: dict[str, Any]) -> list[tuple[str, list[int], list[str]
     anything else gets its own row.
     """
     groups: dict[tuple[str, tuple[str, ...]], tuple[list[int], list[str]]] = {}
-    for step in run.get("steps", []):
+    for step in view.records:
         command = step.get("command")
         if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
             continue
@@ -296,10 +296,10 @@ def server_commands(run: dict[str, Any]) -> list[tuple[str, list[int], list[str]
     return [(server, levels, command) for (server, _), (levels, command) in groups.items()]
 
 
-def _configuration(run: dict[str, Any]) -> str:
-    config = run.get("config") or {}
+def _configuration(view: RunView) -> str:
+    config = view.saved_config
     parts = ["<p>The scenario as it was run (after any overrides), from run.json.</p>", _value(config)]
-    commands = server_commands(run)
+    commands = server_commands(view)
     if commands:
         rows = "".join(
             f"<tr><td>{_esc(server)}</td><td>{_esc(', '.join(str(n) for n in levels))}</td>"
@@ -317,10 +317,10 @@ def _configuration(run: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _environment(run: dict[str, Any]) -> str:
+def _environment(view: RunView) -> str:
     keys = ("status", "started", "finished", "format", "format_version", "missing_steps")
-    about = {key: run[key] for key in keys if key in run}
-    metadata = run.get("metadata") or {}
+    about = {key: view.doc[key] for key in keys if key in view.doc}
+    metadata = view.metadata
     return "\n".join(
         [
             "<h3>Run</h3>",

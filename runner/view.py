@@ -102,7 +102,8 @@ class RunView:
     @property
     def saved_config(self) -> Mapping[str, Any]:
         """The configuration exactly as recorded (compare checks settings by their recorded names)."""
-        return self.doc["config"]
+        config: Mapping[str, Any] = self.doc["config"]
+        return config
 
     @property
     def status(self) -> str:

@@ -7,10 +7,13 @@ tested against the same runs.
 from __future__ import annotations
 
 import copy
+import csv
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import files, store
+from runner import files, stats, store
 from runner.config import load_config
 from runner.view import RunView
 
@@ -166,6 +169,12 @@ def repeated_run(figures: dict[tuple[str, int], list[tuple[float, float, float]]
     return base
 
 
+def read_summary(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of a folder's summary.csv, as text, as a reader of the file sees them."""
+    with (run_dir / store.SUMMARY_FILE).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def table_rows_match_headers(text: str) -> None:
     """Every markdown table row has as many cells as its header (as tests/test_report_columns.py checks)."""
     header_cells = None
@@ -176,3 +185,172 @@ def table_rows_match_headers(text: str) -> None:
         cells = line.count("|") - 1
         header_cells = cells if header_cells is None else header_cells
         assert cells == header_cells, line
+
+
+def probe(label: str, path: str, sent: float, received: float, handler_ms: float = 1.0) -> dict[str, Any]:
+    """One request of the timeline, as runner.timeline.Probe is saved (epoch seconds, milliseconds)."""
+    return {"label": label, "path": path, "status": 200, "sent": sent, "received": received,
+            "server_start": sent + 0.001, "handler_ms": handler_ms, "db_ms": handler_ms * 0.8,
+            "app_ms": handler_ms * 0.1}  # fmt: skip
+
+
+def timeline_round(kind: str, t0: float = 1_000_000.0, short_s: float | None = None) -> list[dict[str, Any]]:
+    """The three requests sent together, once: on sync the short one waits for both pages, on async it does not."""
+    if short_s is None:
+        short_s = 0.25 if kind == "sync" else 0.015
+    return [
+        probe("page 1", "/page", t0, t0 + 0.11, 105.0),
+        probe("page 2", "/page", t0 + 0.002, t0 + (0.22 if kind == "sync" else 0.112), 105.0),
+        probe("short", "/short", t0 + 0.004, t0 + short_s, 10.0),
+    ]
+
+
+def timeline_data(rounds: int = 3) -> dict[str, Any]:
+    """The timeline as runner.timeline.measure returns it (runs saved before the rename say "burst" for
+    "probes"); round r's short request takes r ms longer than round 0's, so the median round is rounds // 2."""
+    probes = [{"label": "page 1", "path": "/page", "delay_ms": 0.0}, {"label": "page 2", "path": "/page",
+              "delay_ms": 2.0}, {"label": "short", "path": "/short", "delay_ms": 4.0}]  # fmt: skip
+    servers = {}
+    for name, kind in ((f"{SYNC}-1", "sync"), (f"{ASYNC}-1", "async")):
+        base = 0.25 if kind == "sync" else 0.015
+        seen = [timeline_round(kind, 1_000_000.0 + r, base + r / 1000) for r in range(rounds)]
+        servers[name] = {"kind": kind, "workers": 1, "rounds": seen}
+    return {"probes": probes, "servers": servers, "workload": config()["workload"]}
+
+
+BURST_STAGES = [(2, 1.0), (20, 2.0), (2, 2.0)]
+
+
+def burst_second(t: int, p50: float, requests: int = 10) -> dict[str, Any]:
+    """One second of the burst over time, as runner.burst.per_second gives it."""
+    return {"t": t, "requests": requests, "failures": 0, "p50_ms": p50, "p95_ms": float("nan"), "max_ms": p50 * 1.5,
+            "completed": requests, "page_requests": requests - 2, "page_p50_ms": p50 * 1.1,
+            "page_p95_ms": float("nan")}  # fmt: skip
+
+
+def burst_data() -> dict[str, Any]:
+    """The burst over time as runner.burst.measure returns it (tests/test_burst.py checks the shape against
+    runner.burst.summarise): both servers through 2, 20 and 2 users; the sync server's pages queue while the
+    crowd is there, the async server's do not."""
+    t0 = 1_000_000.0
+    servers: dict[str, Any] = {}
+    for name, kind in ((SYNC, "sync"), (ASYNC, "async")):
+        crowd = 900.0 if kind == "sync" else 110.0
+        p50s = [110.0, crowd, crowd, 110.0, 110.0]
+        stages = []
+        begin = 0.0
+        for (users, length), p50 in zip(BURST_STAGES, (110.0, crowd, 110.0), strict=True):
+            stages.append({"requests": int(10 * length), "failures": 0, "p50_ms": p50, "p95_ms": float("nan"),
+                           "max_ms": p50 * 1.5, "users": users, "start_s": begin, "end_s": begin + length,
+                           "rps": 10.0})  # fmt: skip
+            begin += length
+        servers[name] = {
+            "start": t0,
+            "seconds": [burst_second(t, p50) for t, p50 in enumerate(p50s)],
+            "stages": stages,
+            "users": [[0.0, 2], [1.0, 20], [3.0, 2]],
+            "requests": 50,
+            "failures": 0,
+            "unfinished": 0,
+            "stopped_after_end": 0,
+            "recovered_after_s": 0.0,
+            "client_cpu_pct": 20.0,
+            "kind": kind,
+            "workers": 3 if kind == "sync" else 1,
+            "files": f"raw/burst/{name}/run",
+            "locust_command": ["locust"],
+            "server_cpu_pct": 30.0,
+            "server_rss_mb": 100.0,
+        }
+    return {"stages": [list(s) for s in BURST_STAGES], "drain_s": 5.0, "measured": t0 + 10.0, "servers": servers}
+
+
+def run_with_experiments() -> dict[str, Any]:
+    """:func:`complete_run` with the timeline and the burst over time measured too, as ``make benchmark`` saves it."""
+    run = complete_run()
+    run["timeline"] = timeline_data()
+    run["burst"] = burst_data()
+    return run
+
+
+def save_experiment(folder: Path, name: str, file_format: str, data: Mapping[str, Any], version: int = 1) -> Path:
+    """An experiment run alone: ``data`` saved as ``folder/name`` with its format and version; returns the folder."""
+    files.write_json(folder / name, store.stamp(data, file_format, version))
+    return folder
+
+
+def soak_series() -> dict[str, Any]:
+    """A soak's series as runner.soak.series gives it: four 2-second intervals, one failure in the second."""
+    return {"bucket_s": 2.0, "t_s": [0.0, 2.0, 4.0, 6.0], "rps": [10.0, 11.0, 9.0, 10.0], "failures": [0, 1, 0, 0],
+            "memory_t_s": [0.0, 2.0, 4.0, 6.0, 8.0], "rss_mb": [50.0, 50.5, 51.0, 51.0, 51.5]}  # fmt: skip
+
+
+# --- runs whose spreads can be judged (the comparison's) ---------------------------------------------------------
+
+
+def changed_config(**changes: Any) -> dict[str, Any]:
+    """:func:`config` with settings replaced, each named by its dotted path (``"load.measure_s"``, ``"name"``)."""
+    data = config()
+    for name, value in changes.items():
+        *path, last = name.split(".")
+        table = data
+        for part in path:
+            table = table[part]
+        table[last] = value
+    return data
+
+
+def sampled_step(
+    server: str,
+    users: int,
+    *,
+    completed: int = 600,
+    window_s: float = 12.0,
+    p95: float | None = 150.0,
+    p95_ci: list[float] | None = None,
+    with_ci: bool = True,
+    status: str = "ok",
+) -> dict[str, Any]:
+    """A step with the sample behind its figures: ``completed`` requests in a window of ``window_s`` seconds (what
+    throughput's interval rests on) and, unless ``with_ci=False`` (a run recorded before intervals were kept), the
+    95% intervals of p50 and p95, p95's being ``p95_ci`` or p95 +- 10 ms. ``p95=None`` is a step with too few
+    requests for a p95; a status other than "ok" is a step that failed, with no figures."""
+    if status != "ok":
+        return {"server": server, "kind": "sync" if server == SYNC else "async", "workers": 3 if server == SYNC else 1,
+                "users": users, "status": status, "error": "the server died"}  # fmt: skip
+    record = step(server, users, rps=completed / window_s, p50=120.0, p95=150.0 if p95 is None else p95)
+    figures = record["figures"]
+    figures.update(window_s=window_s, completed_in_window=completed)
+    latency = figures["latency"]
+    latency.update(requests=completed, p95_ms=p95)
+    if with_ci:
+        latency["p50_ci_ms"] = [118.0, 122.0]
+        latency["p95_ci_ms"] = p95_ci if p95_ci is not None else (None if p95 is None else [p95 - 10, p95 + 10])
+    return record
+
+
+def sampled_steps(**kwargs: Any) -> list[dict[str, Any]]:
+    """Every planned step of :func:`config`, in the sweep's order, each a :func:`sampled_step` with ``kwargs``."""
+    return [sampled_step(server, users, **kwargs) for users in USERS for server in (SYNC, ASYNC)]
+
+
+def sampled_run(
+    steps: list[dict[str, Any]] | None = None, *, status: str = "complete", config_doc: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run of :func:`config` (or ``config_doc``) made of ``steps``, every planned step by default."""
+    run = store.new_run_document(config_doc if config_doc is not None else config(), copy.deepcopy(METADATA))
+    run["steps"] = steps if steps is not None else sampled_steps()
+    run["status"] = status
+    return run
+
+
+def save_in(folder: Path, run: dict[str, Any]) -> Path:
+    """Save ``run`` as ``folder/run.json`` and return the folder: for two runs side by side, or a named folder."""
+    files.write_json(folder / store.RUN_FILE, run)
+    return folder
+
+
+def window_file(path: Path, meta: Mapping[str, Any]) -> Path:
+    """A step's ``window.json`` as the locustfile writes it: ``meta`` with the window file's format and version."""
+    path.write_text(json.dumps(store.stamp(meta, stats.WINDOW_FORMAT, stats.WINDOW_VERSION)), encoding="utf-8")
+    return path

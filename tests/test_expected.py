@@ -9,13 +9,19 @@ from typing import Any
 
 import pytest
 
-from runner import expected
+from runner import expected, store
+from runner.config import RunConfig, ServerConfig, config_from_dict
+from runner.view import RunView
+from tests.runs import METADATA, config, view_of
 
-REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "default" / "run.json"
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "default"
+
+SYNC = {"name": "sync", "server": "gunicorn", "workers": 3}
+ASYNC = {"name": "async", "server": "uvicorn", "workers": 1}
 
 
 def reference() -> dict[str, Any]:
-    run: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    run: dict[str, Any] = json.loads((REFERENCE / store.RUN_FILE).read_text(encoding="utf-8"))
     return run
 
 
@@ -36,36 +42,43 @@ def step(server: str, users: int, cpu_pct: float, completed: int, window: float 
 
 
 def tiny_run(servers: list[dict[str, Any]], steps: list[dict[str, Any]], capacity: int = 0) -> dict[str, Any]:
-    return {
-        "config": {
-            "load": {"users": [10, 100], "think_time_s": [2, 8], "page_weight": 4, "short_weight": 1},
-            "workload": {"user_lookup_ms": 20, "listing_ms": 80, "app_work_ms": 10, "short_query_ms": 10},
-            "database": {"capacity": capacity},
-            "servers": servers,
-            "run": {"pin_cpus": True, "server_cores": 1},
-        },
-        "metadata": {"cpu_count": 2, "cpu_pinning": "server pinned to core(s) [1], Locust to core(s) [0]"},
-        "steps": steps,
-    }
+    """A run of ``servers`` at 10 and 100 users thinking 5 s on average; pages wait 100 ms and work 10 ms."""
+    saved = config()
+    saved["load"].update(users=[10, 100], think_time_s=[2, 8], page_weight=4, short_weight=1)
+    saved["workload"].update(user_lookup_ms=20, listing_ms=80, app_work_ms=10, short_query_ms=10)
+    saved["database"]["capacity"] = capacity
+    saved["servers"] = servers
+    saved["run"].update(pin_cpus=True, server_cores=1)
+    return {"config": saved, "metadata": copy.deepcopy(METADATA), "steps": steps, "status": "complete"}
 
 
-SYNC = {"name": "sync", "server": "gunicorn", "workers": 3}
-ASYNC = {"name": "async", "server": "uvicorn", "workers": 1}
+def typed(run: dict[str, Any]) -> RunConfig:
+    return config_from_dict(run["config"])
 
 
 def test_calibration_uses_only_steps_where_the_cpu_was_not_the_limit() -> None:
     # 10 s at 20% CPU for 100 requests: 20 ms each. The 95% step would say 95 ms and must be left out.
     run = tiny_run([ASYNC], [step("async", 10, 20.0, 100), step("async", 100, 95.0, 100)])
-    calibration = expected.calibrate(run, "async")
+    calibration = expected.calibrate(typed(run), run["steps"], "async")
     assert calibration.steps == 1
     assert calibration.cpu_per_request_ms == pytest.approx(20.0)
     assert calibration.overhead_ms == pytest.approx(20.0 - 8.0)  # the mix's app work is 4/5 x 10 ms
 
 
+def test_calibration_pools_every_repeat_and_ignores_failed_steps_and_other_servers() -> None:
+    steps = [step("async", 10, 20.0, 100), step("async", 10, 40.0, 100), step("sync", 10, 10.0, 100)]
+    steps.append({**step("async", 100, 10.0, 1000), "status": "failed"})
+    run = tiny_run([ASYNC, SYNC], steps)
+    calibration = expected.calibrate(typed(run), run["steps"], "async")
+    assert calibration.steps == 2
+    assert calibration.cpu_per_request_ms == pytest.approx(30.0)  # 6 CPU seconds over 200 requests
+
+
 def test_too_few_requests_fall_back_to_a_stated_assumption() -> None:
     run = tiny_run([ASYNC], [step("async", 10, 20.0, 5)])
-    calibration = expected.calibrate(run, "async")
+    calibration = expected.calibrate(typed(run), run["steps"], "async")
     assert calibration.steps == 0 and calibration.overhead_ms == expected.FALLBACK_OVERHEAD_MS
+    assert calibration.cpu_per_request_ms == pytest.approx(8.0 + expected.FALLBACK_OVERHEAD_MS)
 
 
 @pytest.mark.parametrize(
@@ -83,61 +96,104 @@ def test_each_configuration_maps_to_its_slots_cores_and_pool(
     server: dict[str, Any], capacity: int, slots: int | None, cpus: int, bottleneck: str
 ) -> None:
     run = tiny_run([server], [], capacity=capacity)
-    system = expected.system(run, server, expected.Calibration(1.0, 1, 9.0))
+    cores = expected.server_cores(typed(run), run["metadata"])
+    assert cores == 1  # pinned to one core
+    system = expected.system(typed(run), ServerConfig.from_dict(server), expected.Calibration(1.0, 1, 9.0), cores)
     assert system.server.slots == slots
     assert system.server.cpus == cpus  # pinned to one core: more processes do not add cores
     assert system.bottleneck.resource == bottleneck
     if capacity:
         assert system.server.db_connections == capacity  # per process, one process here
+    assert system.demand.think_s == 5.0  # the mean of 2-8 s
+
+
+def test_the_model_takes_the_scenarios_waits_and_the_calibrated_cpu() -> None:
+    run = tiny_run([SYNC], [])
+    system = expected.system(typed(run), ServerConfig.from_dict(SYNC), expected.Calibration(2.0, 1, 10.0), 1)
+    page, short = system.demand.mix
+    assert (page.name, page.weight, page.wait_s) == ("page", 4, 0.1)
+    assert page.cpu_s == pytest.approx(0.012)  # 10 ms of app work and 2 ms of framework
+    assert (short.name, short.weight, short.wait_s) == ("short", 1, 0.01)
+    assert short.cpu_s == pytest.approx(0.002)
 
 
 def test_an_unpinned_run_lets_processes_use_every_core() -> None:
     run = tiny_run([SYNC], [])
     run["config"]["run"]["pin_cpus"] = False
     run["metadata"]["cpu_pinning"] = "not pinned"
-    system = expected.system(run, SYNC, expected.Calibration(1.0, 1, 9.0))
+    cores = expected.server_cores(typed(run), run["metadata"])
+    assert cores == METADATA["cpu_count"] == 2
+    system = expected.system(typed(run), ServerConfig.from_dict(SYNC), expected.Calibration(1.0, 1, 9.0), cores)
     assert system.server.cpus == 2
 
 
+def test_pinning_asked_for_but_not_done_counts_the_machines_cores() -> None:
+    run = tiny_run([SYNC], [])
+    assert run["config"]["run"]["pin_cpus"] is True
+    run["metadata"]["cpu_pinning"] = "not pinned: 1 core(s) available, 2 needed; client and server share every core"
+    assert expected.server_cores(typed(run), run["metadata"]) == 2
+
+
+def test_an_expectation_sets_the_measurement_beside_the_prediction() -> None:
+    run = tiny_run([ASYNC], [step("async", 10, 20.0, 100)])
+    calibration = expected.calibrate(typed(run), run["steps"], "async")
+    system = expected.system(typed(run), ServerConfig.from_dict(ASYNC), calibration, 1)
+    e = expected.expectation(system, calibration, run["steps"][0], 10)
+    assert e.measured_rps == 10.0 and e.measured_mean_ms == 100.0
+    assert e.rps_interval is not None and e.rps_interval[0] < 10.0 < e.rps_interval[1]
+    assert e.efficiency == pytest.approx(10.0 / e.prediction.model_rps)
+    failed = expected.expectation(system, calibration, {**run["steps"][0], "status": "failed"}, 10)
+    assert failed.measured_rps is None and failed.efficiency is None and not failed.outside
+    assert expected.explain(failed, run["steps"][0], ServerConfig.from_dict(ASYNC)) == "not measured"
+
+
 def test_the_reference_run_sits_within_tolerance_or_is_explained() -> None:
-    run = reference()
-    exps = expected.expectations(run)
-    assert len(exps) == len(run["steps"])
-    steps = {(s["server"], int(s["users"])): s for s in run["steps"]}
-    servers = {s["name"]: s for s in run["config"]["servers"]}
-    for key, e in exps.items():
+    view = RunView.load(REFERENCE)
+    assert len(view.expectations) == len(view.records)
+    for (name, users), e in view.expectations.items():
         assert e.efficiency is not None
         if e.outside:
-            reason = expected.explain(e, steps[key], servers[key[0]])
+            spec = view.server(name)
+            record = view.step(name, users)
+            assert spec is not None and record is not None
+            reason = expected.explain(e, record, spec)
             assert reason and "not measured" not in reason
     # The classic story, in the model's own terms: sync is bound by its slots, async by the users who ask.
-    assert exps[("flask-gunicorn", 500)].prediction.bound_by == "slots"
-    assert exps[("fastapi-uvicorn", 500)].prediction.bound_by == "users"
+    assert view.expectations[("flask-gunicorn", 500)].prediction.bound_by == "slots"
+    assert view.expectations[("fastapi-uvicorn", 500)].prediction.bound_by == "users"
 
 
 def test_a_client_limited_step_is_explained_as_the_clients() -> None:
     run = reference()
-    run = copy.deepcopy(run)
     target = next(s for s in run["steps"] if s["server"] == "flask-gunicorn" and s["users"] == 500)
     target["saturated"] = "client"
     target["figures"]["rps"] = 10.0
-    e = expected.expectations(run)[("flask-gunicorn", 500)]
+    view = view_of(run)
+    e = view.expectations[("flask-gunicorn", 500)]
     assert e.outside
-    assert "client" in expected.explain(e, target, run["config"]["servers"][0])
+    assert "client" in expected.explain(e, target, view.servers[0])
 
 
-def test_summary_columns_carry_the_model() -> None:
-    columns = expected.summary_columns(reference())
-    row = columns[("fastapi-uvicorn", 500)]
-    assert set(row) == {"model_rps", "model_mean_ms", "efficiency", "model_bound"}
+def test_the_summary_carries_the_model_beside_each_step() -> None:
+    view = RunView.load(REFERENCE)
+    row = next(r for r in view.summary_rows() if (r["server"], r["users"]) == ("fastapi-uvicorn", 500))
+    e = view.expectations[("fastapi-uvicorn", 500)]
+    assert (row["model_rps"], row["model_mean_ms"], row["model_bound"]) == (
+        e.prediction.model_rps,
+        e.prediction.model_mean_ms,
+        "users",
+    )
+    assert row["efficiency"] == e.efficiency
     assert 0.85 <= row["efficiency"] <= 1.15
 
 
 def test_a_pool_bound_step_below_the_model_is_explained_by_the_pools_idle_time() -> None:
     # One event loop, a pool of 2: capacity 2 / 82 ms ~ 24/s. Measured 16/s: each connection is taken ~125 ms.
     run = tiny_run([ASYNC], [step("async", 10, 20.0, 100), step("async", 200, 40.0, 160)], capacity=2)
-    e = expected.expectations(run)[("async", 200)]
+    run["config"]["load"]["users"] = [10, 200]
+    view = view_of(run)
+    e = view.expectations[("async", 200)]
     assert e.prediction.bound_by == "database" and e.db_connections == 2
     assert e.outside
-    reason = expected.explain(e, run["steps"][1], ASYNC)
+    reason = expected.explain(e, run["steps"][1], view.servers[0])
     assert "each of the 2 connections was taken for about 125 ms" in reason

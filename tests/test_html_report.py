@@ -1,7 +1,7 @@
 """``report.html``: one self-contained page from the same markdown as ``report.md``, charts embedded, data escaped.
 
 The unit tests build the page from the reference run's real ``run.json`` with small hand-made PNGs; the browser
-test draws the real charts with ``plots.render`` and opens the result in Debian's Chromium, offline.
+test draws the real charts with ``render.render`` and opens the result in Debian's Chromium, offline.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-import plots
-from runner import files, html_report, report, store
+from runner import files, html_report, render, report, store
+from runner.view import RunView
+from tests.runs import view_of
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference" / "default"
@@ -87,6 +88,12 @@ def run_folder(tmp_path: Path, run: dict[str, Any], charts: tuple[str, ...] = CH
     return run_dir
 
 
+def write_page(run_dir: Path) -> Path:
+    """report.html of the run saved in ``run_dir``, from the same markdown as report.md, as rendering writes it."""
+    view = RunView.load(run_dir)
+    return html_report.write_html(view, report.markdown(view))
+
+
 def embedded(page: Page) -> list[bytes]:
     prefix = "data:image/png;base64,"
     sources = page.attrs("img", "src")
@@ -120,7 +127,7 @@ def test_every_chart_is_embedded_once_as_a_data_uri_and_unreferenced_ones_get_a_
     run_dir = run_folder(tmp_path, reference_run(), (*CHARTS, "extra.png"))
     (run_dir / "charts" / ".throughput.png.tmp.png").write_bytes(png(9))  # a chart still being drawn
     (run_dir / "charts" / "notes.png").write_text("not a png", encoding="utf-8")
-    path = html_report.write_html(run_dir, store.load_run(run_dir))
+    path = write_page(run_dir)
     assert path == run_dir / "report.html"
     text = path.read_text(encoding="utf-8")
     page = Page(text)
@@ -140,14 +147,14 @@ def test_every_chart_is_embedded_once_as_a_data_uri_and_unreferenced_ones_get_a_
 
 def test_a_run_without_some_charts_still_renders(tmp_path: Path) -> None:
     run_dir = run_folder(tmp_path, reference_run(), ("response_times.png",))
-    text = html_report.write_html(run_dir, store.load_run(run_dir)).read_text(encoding="utf-8")
+    text = write_page(run_dir).read_text(encoding="utf-8")
     page = Page(text)
     assert len(embedded(page)) == 1
     assert "charts/throughput.png is not a chart of this run, or it was not drawn" in text
     assert "charts/timeline.png is not a chart of this run, or it was not drawn" in text
     assert "Charts</h2>" not in text  # nothing unreferenced to add
     shutil.rmtree(run_dir / "charts")
-    text = html_report.write_html(run_dir, store.load_run(run_dir)).read_text(encoding="utf-8")
+    text = write_page(run_dir).read_text(encoding="utf-8")
     assert embedded(Page(text)) == []
     assert "<h2 id=" in text and "Results per user level" in text
 
@@ -155,9 +162,10 @@ def test_a_run_without_some_charts_still_renders(tmp_path: Path) -> None:
 def test_the_page_is_the_markdown_of_report_md_plus_configuration_and_environment(tmp_path: Path) -> None:
     run = reference_run()
     run_dir = run_folder(tmp_path, run)
-    text = report.markdown(run)
-    page_text = html_report.build_html(run_dir, run, text)
-    assert html_report.write_html(run_dir, run).read_text(encoding="utf-8") == page_text
+    view = RunView.load(run_dir)
+    text = report.markdown(view)
+    page_text = html_report.build_html(view, text)
+    assert html_report.write_html(view, text).read_text(encoding="utf-8") == page_text
     body = "".join(Page(page_text).text)
     for line in text.splitlines():
         if line.startswith("#"):
@@ -173,9 +181,24 @@ def test_the_page_is_the_markdown_of_report_md_plus_configuration_and_environmen
     assert "--timeout-graceful-shutdown 3" in body  # the exact server command
 
 
+def test_the_page_shows_the_view_it_is_given(tmp_path: Path) -> None:
+    """Everything on the page comes from the view (the run as the caller read it), not from rereading the folder."""
+    run = reference_run()
+    run_dir = run_folder(tmp_path, run)
+    run["config"]["name"] = "renamed"
+    run["metadata"]["cpu_model"] = "Another CPU"
+    run["status"] = "interrupted"
+    view = view_of(run, run_dir)
+    text = html_report.build_html(view, report.markdown(view))
+    assert "<title>Sync vs async: renamed</title>" in text
+    body = "".join(Page(text).text)
+    assert "Another CPU" in body and "interrupted" in body
+    assert len(embedded(Page(text))) == len(CHARTS)  # the charts of the view's folder
+
+
 def test_server_commands_are_grouped_when_steps_differ_only_in_the_port() -> None:
     run = reference_run()
-    commands = html_report.server_commands(run)
+    commands = html_report.server_commands(view_of(run))
     levels = run["config"]["load"]["users"]
     assert [(server, levels) for server, levels, _ in commands] == [
         ("flask-gunicorn", levels),
@@ -185,7 +208,7 @@ def test_server_commands_are_grouped_when_steps_differ_only_in_the_port() -> Non
     odd = run["steps"][2]  # flask-gunicorn at the second level
     assert odd["server"] == "flask-gunicorn"
     odd["command"] = [*odd["command"], "--preload"]
-    rows = html_report.server_commands(run)
+    rows = html_report.server_commands(view_of(run))
     assert [(server, levels) for server, levels, _ in rows][:2] == [
         ("flask-gunicorn", [n for n in levels if n != odd["users"]]),
         ("fastapi-uvicorn", levels),
@@ -195,7 +218,7 @@ def test_server_commands_are_grouped_when_steps_differ_only_in_the_port() -> Non
 
 def test_the_page_refers_to_nothing_outside_itself(tmp_path: Path) -> None:
     run_dir = run_folder(tmp_path, reference_run())
-    text = html_report.write_html(run_dir, store.load_run(run_dir)).read_text(encoding="utf-8")
+    text = write_page(run_dir).read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text
     assert "default-src 'none'; img-src data:" in text  # the browser enforces it too
     assert_nothing_to_fetch(text)
@@ -220,7 +243,7 @@ def test_text_from_the_run_cannot_inject_html_scripts_or_urls(tmp_path: Path) ->
     run["metadata"]["packages"][INJECTION] = INJECTION
     run["steps"][1]["command"] = [*run["steps"][1]["command"], INJECTION]
     run_dir = run_folder(tmp_path, run)
-    text = html_report.write_html(run_dir, run).read_text(encoding="utf-8")
+    text = write_page(run_dir).read_text(encoding="utf-8")
     assert_nothing_to_fetch(text)
     assert len(embedded(Page(text))) == len(CHARTS)
     # The hostile text is still there to read, as text.
@@ -233,7 +256,6 @@ def test_text_from_the_run_cannot_inject_html_scripts_or_urls(tmp_path: Path) ->
 
 def test_the_file_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run_dir = run_folder(tmp_path, reference_run())
-    run = store.load_run(run_dir)
     calls: list[Path] = []
     real = files.write_atomically
 
@@ -242,19 +264,21 @@ def test_the_file_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Monk
         real(path, write)
 
     monkeypatch.setattr(files, "write_atomically", spy)
-    html_report.write_html(run_dir, run)
+    write_page(run_dir)
     assert calls == [run_dir / "report.html"]
     monkeypatch.undo()
 
     before = (run_dir / "report.html").read_bytes()
+    run = store.load_run(run_dir)
     run["config"]["description"] = "a new description"
+    view = view_of(run, run_dir)
 
     def fail(fd: int) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(OSError, match="disk full"):
-        html_report.write_html(run_dir, run)
+        html_report.write_html(view, report.markdown(view))
     assert (run_dir / "report.html").read_bytes() == before  # the old page, whole
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # no half-written file left
 
@@ -264,7 +288,7 @@ def test_the_file_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.integration
 def test_report_html_opens_offline_in_chromium_with_every_chart(tmp_path: Path) -> None:
-    """plots.render draws the reference run's charts and page; headless Chromium shows it without a fetch."""
+    """render.render draws the reference run's charts and page; headless Chromium shows it without a fetch."""
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"{CHROMIUM} is missing: the browser test opens report.html in Debian's Chromium. Run `make test` "
@@ -275,7 +299,7 @@ def test_report_html_opens_offline_in_chromium_with_every_chart(tmp_path: Path) 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copyfile(REFERENCE / store.RUN_FILE, run_dir / store.RUN_FILE)
-    written = plots.render(run_dir)
+    written = render.render(run_dir)
     page_path = run_dir / "report.html"
     assert page_path in written
     charts = sorted(p for p in (run_dir / "charts").glob("*.png") if not p.name.startswith("."))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +11,22 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import plots
-from runner import files, html_report, repeats, report, store, sweep
+from runner import files, html_report, render, repeats, report, store, sweep
 from runner.cli import describe_plan, main
 from runner.config import MAX_REPEATS, OVERRIDES, ScenarioError, config_from_dict, load_config
 from runner.processes import CpuPlan
-from tests.runs import ASYNC, SYNC, USERS, complete_run, repeated_run, step, table_rows_match_headers, unfinished_run
+from tests.runs import (
+    ASYNC,
+    SYNC,
+    USERS,
+    complete_run,
+    read_summary,
+    repeated_run,
+    step,
+    table_rows_match_headers,
+    unfinished_run,
+    view_of,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +42,7 @@ def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_repeats_each_step_is_its_own_record_untouched() -> None:
     run = complete_run()
     before = copy.deepcopy(run)
-    by_level = report.steps_by_level(run)
+    by_level = view_of(run).by_level
     assert list(by_level) == [(s["server"], s["users"]) for s in run["steps"]]
     for record in run["steps"]:
         assert by_level[(record["server"], record["users"])] is record
@@ -46,8 +55,8 @@ def test_without_repeats_the_report_has_no_spread_section_and_does_not_change_wi
     run = complete_run()
     explicit = copy.deepcopy(run)
     explicit["config"]["load"]["repeats"] = 1
-    text = report.markdown(run)
-    assert report.markdown(explicit) == text
+    text = report.markdown(view_of(run))
+    assert report.markdown(view_of(explicit)) == text
     assert "Spread over repeats" not in text
     assert "⚠" not in text
 
@@ -64,8 +73,8 @@ def test_an_old_configuration_without_repeats_means_one() -> None:
 
 def test_without_repeats_the_summary_gains_its_columns_with_one_measurement(tmp_path: Path) -> None:
     run = complete_run()
-    store.write_summary(tmp_path, run)
-    rows = list(csv.DictReader((tmp_path / store.SUMMARY_FILE).open(encoding="utf-8")))
+    store.write_summary(tmp_path, view_of(run).summary_rows())
+    rows = read_summary(tmp_path)
     assert [(r["server"], r["users"]) for r in rows] == [(s["server"], str(s["users"])) for s in run["steps"]]
     for row in rows:
         assert row["repeats"] == "1"
@@ -97,7 +106,7 @@ def test_repeats_are_grouped_per_server_and_level_with_min_median_max() -> None:
 
 def test_the_representative_is_the_median_throughput_repeat_with_the_medians_as_its_headline() -> None:
     run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 90.0, 200.0), (11.0, 110.0, 140.0)]})
-    record = report.steps_by_level(run)[(ASYNC, 50)]
+    record = view_of(run).by_level[(ASYNC, 50)]
     assert record["repeat"] == 3  # 11 req/s, the middle of 10, 11, 12
     assert record["files"] == f"raw/{ASYNC}/u0050-r3"
     assert record["figures"]["rps"] == 11.0
@@ -113,7 +122,7 @@ def test_the_representative_is_the_median_throughput_repeat_with_the_medians_as_
 def test_with_an_even_count_the_lower_middle_repeat_represents_and_the_median_is_the_mean_of_the_two() -> None:
     run = repeated_run({(SYNC, 5): [(12.0, 100.0, 120.0), (10.0, 100.0, 120.0), (14.0, 100.0, 120.0)]})
     run["steps"] = [s for s in run["steps"] if not (s["server"] == SYNC and s["users"] == 5 and s["repeat"] == 3)]
-    record = report.steps_by_level(run)[(SYNC, 5)]
+    record = view_of(run).by_level[(SYNC, 5)]
     assert record["repeat"] == 2  # 10 and 12: the lower one
     assert record["figures"]["rps"] == 11.0
 
@@ -151,7 +160,7 @@ def test_a_failed_repeat_is_left_out_of_the_spread_and_a_step_with_none_measured
     assert groups[(SYNC, 50)].spread["rps"]["max"] == 12.0
     failed = groups[(ASYNC, 5)]
     assert failed.record["status"] == "failed" and failed.spread == {} and not failed.flagged
-    text = report.markdown(run)
+    text = report.markdown(view_of(run))
     assert f"| {SYNC} | 50 | 2 of 3 |" in text
     assert f"| {ASYNC} | 5 | 0 of 3 | – | – |" in text
 
@@ -161,7 +170,7 @@ def test_a_failed_repeat_is_left_out_of_the_spread_and_a_step_with_none_measured
 
 def test_the_report_has_a_spread_section_that_marks_flagged_steps() -> None:
     run = repeated_run({(SYNC, 50): [(4.0, 900.0, 2500.0), (5.0, 950.0, 2600.0), (6.0, 1000.0, 3000.0)]})
-    text = report.markdown(run)
+    text = report.markdown(view_of(run))
     section = text.split("### Spread over repeats", 1)[1].split("\n## ", 1)[0]
     assert "Each step was measured 3 times" in section
     rows = [line for line in section.splitlines() if line.startswith(f"| {SYNC}") or line.startswith(f"| {ASYNC}")]
@@ -173,12 +182,12 @@ def test_the_report_has_a_spread_section_that_marks_flagged_steps() -> None:
     assert "marks a step whose throughput or median response time differed by more than 10%" in section
     assert "No step's repeats differed" not in section
     # The tables and charts show the medians.
-    assert report.steps_by_level(run)[(SYNC, 50)]["figures"]["rps"] == 5.0
+    assert view_of(run).by_level[(SYNC, 50)]["figures"]["rps"] == 5.0
     table_rows_match_headers(text)
 
 
 def test_the_report_says_when_no_step_was_flagged() -> None:
-    text = report.markdown(repeated_run())
+    text = report.markdown(view_of(repeated_run()))
     assert "No step's repeats differed by more than 10%" in text
     assert "⚠ >10% |" not in text
     table_rows_match_headers(text)
@@ -193,20 +202,20 @@ def test_missing_steps_include_each_missing_repeat() -> None:
     run = repeated_run()
     run["steps"] = [s for s in run["steps"] if not (s["users"] == 50 and s["repeat"] >= 2)]
     run["status"] = "interrupted"
-    assert report.missing_steps(run) == [(SYNC, 50, 2), (ASYNC, 50, 2), (SYNC, 50, 3), (ASYNC, 50, 3)]
-    text = report.markdown(run)
+    assert view_of(run).missing_steps() == [(SYNC, 50, 2), (ASYNC, 50, 2), (SYNC, 50, 3), (ASYNC, 50, 3)]
+    text = report.markdown(view_of(run))
     assert f"{SYNC} at 50 users (repeat 2), {ASYNC} at 50 users (repeat 2)" in text
     single = complete_run()
     del single["steps"][3]
     single["status"] = "interrupted"
-    assert report.missing_steps(single) == [(ASYNC, 50, 1)]
-    assert f"Missing steps: {ASYNC} at 50 users." in report.markdown(single)
+    assert view_of(single).missing_steps() == [(ASYNC, 50, 1)]
+    assert f"Missing steps: {ASYNC} at 50 users." in report.markdown(view_of(single))
 
 
 def test_the_summary_has_one_row_per_server_and_level_with_the_spread(tmp_path: Path) -> None:
     run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
-    store.write_summary(tmp_path, run)
-    rows = list(csv.DictReader((tmp_path / store.SUMMARY_FILE).open(encoding="utf-8")))
+    store.write_summary(tmp_path, view_of(run).summary_rows())
+    rows = read_summary(tmp_path)
     assert [(r["server"], r["users"]) for r in rows] == [(SYNC, "5"), (ASYNC, "5"), (SYNC, "50"), (ASYNC, "50")]
     row = rows[3]
     assert (row["repeats"], row["rps"], row["rps_min"], row["rps_max"]) == ("3", "11", "10", "12")
@@ -219,7 +228,7 @@ def test_charts_and_report_render_from_a_repeated_run(tmp_path: Path) -> None:
     run = repeated_run({(ASYNC, 50): [(10.0, 100.0, 150.0), (12.0, 104.0, 200.0), (11.0, 102.0, 160.0)]})
     run_dir = tmp_path / "run"
     files.write_json(run_dir / store.RUN_FILE, run)
-    written = {p.name for p in plots.render(run_dir)}
+    written = {p.name for p in render.render(run_dir)}
     assert {"throughput.png", "response_times.png", "report.md", "summary.csv"} <= written
     assert "### Spread over repeats" in (run_dir / "report.md").read_text(encoding="utf-8")
 
@@ -285,7 +294,9 @@ def test_a_new_attempt_at_a_repeat_gets_its_own_folder(tmp_path: Path) -> None:
 def fake_measure(calls: list[tuple[str, int, int]]) -> Callable[..., dict[str, Any]]:
     """measure_step without servers: records what was asked for and returns an ok record for it."""
 
-    def measure(config: Any, planned: sweep.Step, run_dir: Path, cpus: CpuPlan, tick: Any = None) -> dict[str, Any]:
+    def measure(
+        config: Any, planned: sweep.Step, run_dir: Path, cpus: CpuPlan, tick: Any = None, watch: Any = None
+    ) -> dict[str, Any]:
         calls.append(planned.key)
         folder = sweep.new_step_folder(run_dir / "raw" / planned.folder_name)
         return step(planned.server.name, planned.users, rps=5.0, p50=100.0, p95=120.0, repeat=planned.repeat,
@@ -355,7 +366,7 @@ def test_an_interrupted_repeated_run_records_its_missing_repeats(
         {"server": SYNC, "users": 2, "repeat": 2},
         {"server": ASYNC, "users": 2, "repeat": 2},
     ]
-    assert report.missing_steps(run) == [(SYNC, 2, 2), (ASYNC, 2, 2)]
+    assert view_of(run).missing_steps() == [(SYNC, 2, 2), (ASYNC, 2, 2)]
 
 
 def test_resume_refuses_a_different_repeat_count(
@@ -370,7 +381,7 @@ def test_the_html_report_lists_a_repeated_level_once() -> None:
     run = repeated_run()
     for record in run["steps"]:
         record["command"] = ["python", "-m", record["server"], "--bind", f"127.0.0.1:{9000 + record['repeat']}"]
-    assert [(server, levels) for server, levels, _ in html_report.server_commands(run)] == [
+    assert [(server, levels) for server, levels, _ in html_report.server_commands(view_of(run))] == [
         (SYNC, USERS),
         (ASYNC, USERS),
     ]

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
 from runner import report
-from tests.runs import complete_run
+from tests.runs import SYNC, complete_run, repeated_run, step, table_rows_match_headers, view_of
 
 
-def test_every_markdown_table_row_matches_its_header() -> None:
-    text = report.markdown(complete_run())
-    header_cells = None
-    for line in text.splitlines():
-        if not line.startswith("|"):
-            header_cells = None
-            continue
-        cells = line.count("|") - 1
-        if header_cells is None:
-            header_cells = cells
-        else:
-            assert cells == header_cells, f"{cells} cells where the header has {header_cells}: {line}"
+def failed_and_missing() -> dict[str, Any]:
+    """A run with a failed step and a missing one: the rows that have no figures to fill their cells."""
+    run = complete_run()
+    run["steps"][2] = {**step(SYNC, 50, rps=0, p50=0, p95=0), "status": "failed", "error": "server exited"}
+    del run["steps"][2]["figures"]
+    del run["steps"][3]
+    run["status"] = "incomplete"
+    return run
+
+
+@pytest.mark.parametrize("build", [complete_run, repeated_run, failed_and_missing])
+def test_every_markdown_table_row_matches_its_header(build: Callable[[], dict[str, Any]]) -> None:
+    text = report.markdown(view_of(build()))
+    assert text.count("\n|") > 10  # there are tables to check
+    table_rows_match_headers(text)
+
+
+def test_a_row_with_a_missing_cell_is_caught() -> None:
+    with pytest.raises(AssertionError):
+        table_rows_match_headers("| a | b |\n|---|---|\n| 1 |\n")
