@@ -22,14 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 from rich.console import Console
 
-from runner import files, store
+from runner import charts, files, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.environment import describe
 from runner.processes import plan_cpus
@@ -39,6 +34,7 @@ from runner.sweep import RESOURCES_FILE, Step, measure_step
 
 SOAK_FORMAT = "sync-async-bench/soak"
 SOAK_VERSION = 1
+SOAK_FILE = "soak.json"
 
 
 @dataclass(frozen=True)
@@ -121,38 +117,6 @@ def read_samples(path: Path) -> list[tuple[float, int]]:
         raise store.ResultsError(f"{path} cannot be read: {error!r}") from None
 
 
-def chart(data: dict[str, Any], verdict: Verdict, title: str, path: Path) -> None:
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    top.plot(data["memory_t_s"], data["rss_mb"], color="#1b9e77", label="server resident memory (RSS)")
-    if math.isfinite(verdict.baseline_mb):
-        top.axhline(verdict.baseline_mb, color="grey", linestyle="--", linewidth=1, label="after warm-up")
-        limit = verdict.baseline_mb * (1 + verdict.limit_pct / 100)
-        top.axhline(limit, color="red", linestyle=":", linewidth=1, label=f"limit (+{verdict.limit_pct:.0f}%)")
-    top.set_ylabel("MB")
-    top.set_ylim(bottom=0)
-    top.legend(fontsize=8, loc="lower right")
-    top.grid(alpha=0.3)
-    outcome = "PASSED" if verdict.passed else "FAILED: " + "; ".join(verdict.reasons)
-    top.set_title(f"{title}: {outcome}", fontsize=10)
-    t = data["t_s"]
-    # A step plot ends at the last bucket's start; repeat its value so the line reaches the window's end.
-    ends = [*t, t[-1] + data["bucket_s"]] if t else t
-    bottom.step(ends, [*data["rps"], data["rps"][-1]] if t else [], where="post", color="#386cb0",
-                label="completed requests/s")  # fmt: skip
-    bottom.bar(t, data["failures"], width=data["bucket_s"], align="edge", color="red", alpha=0.6,
-               label="failed requests per interval")  # fmt: skip
-    bottom.set_xlabel("seconds since the end of the warm-up")
-    bottom.set_ylabel("per interval")
-    bottom.set_ylim(bottom=0)
-    bottom.legend(fontsize=8, loc="lower right")
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-
-
 def report(config: RunConfig, record: dict[str, Any], verdict: Verdict) -> str:
     figures = record.get("figures") or {}
     latency = figures.get("latency") or {}
@@ -208,20 +172,20 @@ def run_soak(config: RunConfig, max_growth: float, console: Console) -> tuple[Pa
             baseline, final = memory_ends(read_samples(step_dir / RESOURCES_FILE), start, end)
             verdict = judge(failures, unfinished, baseline, final, max_growth)
             data = series(step_dir, start, end)
-            (run_dir / "charts").mkdir(exist_ok=True)
-            chart(data, verdict, f"{step.server.name} at {step.users} users", run_dir / "charts" / "soak.png")
+            outcome = "PASSED" if verdict.passed else "FAILED: " + "; ".join(verdict.reasons)
+            charts.soak_chart(data, step.server, f"{step.server.name} at {step.users} users: {outcome}",
+                              verdict.baseline_mb, verdict.limit_pct,
+                              run_dir / charts.CHARTS_DIR / charts.CHART_FILES["soak"])  # fmt: skip
         if record["status"] != "ok" and verdict.passed:
             verdict = replace(verdict, passed=False, reasons=["the step itself failed (see the report)"])
         document = {
-            "format": SOAK_FORMAT,
-            "format_version": SOAK_VERSION,
             "metadata": describe(cpus.note),
             "config": config.to_dict(),
             "step": record,
             "series": data,
             "verdict": verdict.__dict__,
         }
-        files.write_json(run_dir / "soak.json", document)
+        files.write_json(run_dir / SOAK_FILE, store.stamp(document, SOAK_FORMAT, SOAK_VERSION))
         text = report(config, record, verdict)
         files.write_atomically(run_dir / "report.md", lambda f: f.write(text))
     return run_dir, verdict

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from runner import soak
 from runner.soak import judge, memory_ends
 from tests.scenarios import small_scenario
 
@@ -72,13 +74,12 @@ def test_a_short_real_soak_passes_and_writes_its_files(tmp_path: Path) -> None:
     assert "PASSED" in (run_dir / "report.md").read_text()
 
 
-def test_a_soak_scenario_with_two_servers_is_refused(tmp_path: Path) -> None:
+def test_a_soak_scenario_with_two_servers_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     scenario = tmp_path / "two.toml"
     scenario.write_text(small_scenario(name="two", users="[5]"))
-    done = subprocess.run(
-        [sys.executable, "-m", "runner.soak", str(scenario), "--results-dir", str(tmp_path / "r")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "one server at one user level" in done.stderr
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # main's handlers would outlive the test
+    assert soak.main([str(scenario), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "one server at one user level" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
