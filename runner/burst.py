@@ -1,30 +1,33 @@
 """``python -m runner.burst``: the burst over time. A few users, then many at once, then a few again.
 
 The sweep measures steady states; a burst is something that happens over time. Each server gets one Locust run
-whose user count follows the scenario's ``[burst] stages`` (``loadtests/burst.py``), and every request is
+whose user count follows the scenario's ``[burst] stages`` (``loadtests/burst_shape.py``), and every request is
 logged. Figures per second are taken over the requests *sent* in that second, so a point on the chart is what
 a user who clicked at that moment waited, including the queue the crowd left behind it. Per stage, the same
 figures over the whole stage; after a drop, how long the server took to serve the remaining users as fast as
 before the crowd came (``recovered_after_s``).
+
+A full run measures it after the timeline, into ``run.json``; run alone (``make burst``) it writes ``burst.json``
+and its chart into a folder of its own (see runner.experiment). Only this crowd over time is called the burst;
+the three requests sent together are the timeline (runner.timeline).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import files, store
-from runner.config import RunConfig, ScenarioError, ServerConfig, load_config
+from runner import experiment, store
+from runner.config import RunConfig, ScenarioError, ServerConfig
 from runner.loadgen import LoadError, burst_command, run_burst
-from runner.processes import CpuPlan, TreeSampler, plan_cpus
-from runner.servers import ServerError, serve
+from runner.processes import CpuPlan, TreeSampler
+from runner.servers import serve
 from runner.stats import Latency, OutputError, read_raw
 from runner.sweep import new_step_folder
 
@@ -176,40 +179,43 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.burst", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default="default", help="whose burst and servers (default: default)")
-    parser.add_argument("--results-dir", help="where the burst's folder is created")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.scenario, os.environ, {"--results-dir": args.results_dir})
-        if not config.burst.stages:
-            raise ScenarioError(
-                f"{config.source} has no [burst] stages; add e.g. stages = [[5, 5], [500, 15], [5, 15]]"
-            )
-    except ScenarioError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    import plots  # noqa: PLC0415 (matplotlib only once the input is known to be good)
+def stages_text(config: RunConfig) -> str:
+    """The scenario's stages in words: "5 users for 5 s, then 500 users for 15 s, ..."."""
+    return ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
 
-    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
-    if cpus.client:
-        os.sched_setaffinity(0, cpus.client)
-    run_dir = store.new_run_dir(config.results_root, f"{config.name}-burst")
-    stages = ", ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
-    print(f"burst: {stages}, against {', '.join(s.name for s in config.servers)}")
-    try:
-        data = measure(config, cpus, run_dir / "raw" / "burst")
-    except ServerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: the servers and Locust were stopped", file=sys.stderr)
-        return 130
-    files.write_json(run_dir / "burst.json", data)
-    chart = plots.burst_chart(data, run_dir / "charts" / "burst.png")
-    print(f"results: {run_dir}\n  {chart.relative_to(run_dir)}")
-    return 0 if all("error" not in s for s in data["servers"].values()) else 1
+
+def describe(config: RunConfig) -> str:
+    """What is about to be measured, in one line."""
+    return f"burst over time: {stages_text(config)}, on {', '.join(s.name for s in config.servers)}"
+
+
+def check(config: RunConfig) -> None:
+    """Run alone, the burst needs stages; in a full run a scenario without them simply has no burst."""
+    if not config.burst.stages:
+        raise ScenarioError(f"{config.source} has no [burst] stages; add e.g. stages = [[5, 5], [500, 15], [5, 15]]")
+
+
+def problems(data: Mapping[str, Any]) -> list[str]:
+    """The servers the burst failed on, each with its error (the others' figures are kept)."""
+    servers: Mapping[str, Any] = data.get("servers", {})
+    return [f"burst on {name} failed: {server['error']}" for name, server in servers.items() if "error" in server]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = experiment.parser("python -m runner.burst", __doc__ or "", "whose burst and servers")
+    args = parser.parse_args(argv)
+    burst = experiment.Experiment(
+        name="burst",
+        file=store.BURST_FILE,
+        file_format=store.BURST_FORMAT,
+        raw="raw/burst",
+        measure=measure,
+        describe=describe,
+        stopped="the servers and Locust",
+        check=check,
+        problems=problems,
+    )
+    return experiment.run(burst, args.scenario, args.results_dir)
 
 
 if __name__ == "__main__":

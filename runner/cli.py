@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, files, store, timeline
+from runner import burst, files, render, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
@@ -66,10 +66,9 @@ def describe_plan(config: RunConfig) -> str:
         lines.append(f"  each step measured {load.repeats} times, each time with a fresh server and Locust run")
     lines.append(f"  {steps} steps, at most ~{steps * (config.step_seconds() + 3) / 60:.1f} min")
     if config.burst.stages:
-        stages = ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
         per_server = config.burst.seconds + config.burst.drain_s + 3
         lines.append(
-            f"  then the burst over time on each server: {stages} "
+            f"  then the burst over time on each server: {burst.stages_text(config)} "
             f"(at most ~{len(config.servers) * per_server / 60:.1f} min)"
         )
     for applied in config.overrides:
@@ -99,9 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(describe_plan(config), soft_wrap=True, markup=False)
         return 0
 
-    # Imported here so that --dry-run and bad input answer without loading matplotlib.
-    import plots  # noqa: PLC0415
-
     # SIGTERM and a closed terminal (SIGHUP) take the same path as Ctrl-C: every process is torn down.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
@@ -121,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code = _timeline(config, current, console, err)
             if code == 0 and config.burst.stages:
                 code = _burst(config, current, console, err)
-            outputs = plots.render(current.dir)
+            outputs = render.render(current.dir)
     except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 1
@@ -131,12 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"results: {current.dir}")
     for path in outputs:
         console.print(f"  {path.relative_to(current.dir)}")
-    return code if code != 0 else plots.exit_status(current.dir)
+    return code if code != 0 else render.exit_status(current.dir)
 
 
 def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -> int:
     """After a complete sweep: the request timeline, saved into run.json. Its failure costs the run nothing."""
-    console.print("timeline: two pages and a short request together, on one sync worker and one event loop")
+    console.print(timeline.describe(config))
     try:
         current.doc["timeline"] = timeline.measure(config, current.cpus, current.dir / "raw" / "timeline")
     except (ServerError, OSError) as error:
@@ -152,8 +148,7 @@ def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -
 def _burst(config: RunConfig, current: Run, console: Console, err: Console) -> int:
     """After the timeline: the burst over time on each server, saved into run.json. A server that fails it is
     recorded with its error; the sweep's results are never at stake."""
-    stages = ", then ".join(f"{users} users for {seconds:g} s" for users, seconds in config.burst.stages)
-    console.print(f"burst over time: {stages}, on each server")
+    console.print(burst.describe(config))
     try:
         current.doc["burst"] = burst.measure(config, current.cpus, current.dir / "raw" / "burst")
     except (ServerError, OSError) as error:
@@ -163,9 +158,8 @@ def _burst(config: RunConfig, current: Run, console: Console, err: Console) -> i
         err.print("[yellow]burst interrupted:[/] its servers and Locust were stopped; the sweep's results are kept")
         return 130
     files.write_json(current.dir / store.RUN_FILE, current.doc)
-    for name, server in current.doc["burst"].get("servers", {}).items():
-        if "error" in server:
-            err.print(f"[yellow]burst on {escape(name)} failed:[/] {escape(server['error'])}", soft_wrap=True)
+    for problem in burst.problems(current.doc["burst"]):
+        err.print(f"[yellow]{escape(problem)}[/]", soft_wrap=True)
     return 0
 
 

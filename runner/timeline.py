@@ -5,29 +5,33 @@ sent within a few milliseconds. A single sync worker takes them one after anothe
 both pages and is the slowest to come back; a single event loop overlaps their waits, so the short one comes
 back first. Each request's send and receive times are the client's; when the handler started and how long it
 ran come from the ``Server-Timing`` header. Client and server share one machine and one clock.
+
+A full run measures it after the sweep, into ``run.json``; run alone (``make timeline``) it writes
+``timeline.json`` and its chart into a folder of its own (see runner.experiment). It is three requests, once;
+the crowd of users arriving and leaving over time is the other experiment, runner.burst.
 """
 
 from __future__ import annotations
 
-import argparse
 import http.client
-import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner import files, store
-from runner.config import RunConfig, ScenarioError, ServerConfig, load_config
-from runner.processes import CpuPlan, plan_cpus
+from runner import experiment, store
+from runner.config import RunConfig, ServerConfig
+from runner.processes import CpuPlan
 from runner.servers import HOST, ServerError, serve
 from simdb.workload import parse_server_timing
 
-# What is sent, in order, and how long after the first each one leaves.
-BURST: tuple[tuple[str, str, float], ...] = (
+# What is sent together, in order, and how long after the first each one leaves. (Older runs saved this list
+# under the key "burst"; nothing reads it back, the rounds carry each request's label and path.)
+PROBES: tuple[tuple[str, str, float], ...] = (
     ("page 1", "/page", 0.000),
     ("page 2", "/page", 0.002),
     ("short", "/short", 0.004),
@@ -36,7 +40,7 @@ BURST: tuple[tuple[str, str, float], ...] = (
 
 @dataclass(frozen=True)
 class Probe:
-    """One request of a burst; times are epoch seconds, durations milliseconds."""
+    """One of the requests sent together; times are epoch seconds, durations milliseconds."""
 
     label: str
     path: str
@@ -79,22 +83,22 @@ def _send(port: int, label: str, path: str, delay: float, barrier: threading.Bar
     )
 
 
-def burst(port: int) -> list[Probe]:
-    """Send the burst once, each request on its own connection and thread, and wait for every answer."""
-    barrier = threading.Barrier(len(BURST))
+def send_together(port: int) -> list[Probe]:
+    """Send the PROBES once, each request on its own connection and thread, and wait for every answer."""
+    barrier = threading.Barrier(len(PROBES))
     out: dict[str, Probe] = {}
     threads = [
         threading.Thread(target=_send, args=(port, label, path, delay, barrier, out), daemon=True)
-        for label, path, delay in BURST
+        for label, path, delay in PROBES
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=90)
-    missing = [label for label, _, _ in BURST if label not in out]
+    missing = [label for label, _, _ in PROBES if label not in out]
     if missing:
         raise ServerError(f"no answer to {', '.join(missing)} within 90 s")
-    return [out[label] for label, _, _ in BURST]
+    return [out[label] for label, _, _ in PROBES]
 
 
 def single(spec: ServerConfig) -> ServerConfig:
@@ -103,7 +107,8 @@ def single(spec: ServerConfig) -> ServerConfig:
 
 
 def measure(config: RunConfig, cpus: CpuPlan, folder: Path, rounds: int = 3) -> dict[str, Any]:
-    """Run the bursts against one sync and one async configuration of the scenario; return what was seen."""
+    """Send the probes, round after round, to one sync and one async configuration of the scenario; return what
+    was seen."""
     # The picture is of the two classic models: a plain sync worker and an event loop awaiting its waits. A
     # scenario without one of them (gthread only, say, or only a blocking FastAPI) gets the default of that kind.
     sync = next(
@@ -119,58 +124,40 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path, rounds: int = 3) -> 
     for spec in (single(sync), single(asyn)):
         with serve(spec, config, folder / f"{spec.name}.log", cpus.server) as server:
             for _ in range(3):  # warm the process: first requests pay for imports and caches
-                burst(server.port)
+                send_together(server.port)
             seen = []
             for _ in range(rounds):
-                seen.append([asdict(p) for p in burst(server.port)])
+                seen.append([asdict(p) for p in send_together(server.port)])
                 time.sleep(0.3)
         servers[spec.name] = {"kind": spec.kind, "workers": 1, "rounds": seen}
     return {
-        "burst": [{"label": label, "path": path, "delay_ms": delay * 1000} for label, path, delay in BURST],
+        "probes": [{"label": label, "path": path, "delay_ms": delay * 1000} for label, path, delay in PROBES],
         "servers": servers,
         "workload": asdict(config.workload),
     }
 
 
-def shown_round(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The round drawn: the one whose short request took the median time, so neither extreme is shown."""
-    ordered = sorted(rounds, key=lambda r: next(p for p in r if p["label"] == "short")["received"]
-                     - next(p for p in r if p["label"] == "short")["sent"])  # fmt: skip
-    return ordered[len(ordered) // 2]
+def describe(config: RunConfig) -> str:
+    """What is about to be measured, in one line."""
+    return "timeline: two pages and a short request together, on one sync worker and one event loop"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.timeline", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default="default", help="whose workload to use (default: default)")
-    parser.add_argument("--rounds", type=int, default=3, help="bursts to measure after the warm-up (default 3)")
-    parser.add_argument("--results-dir", help="where the timeline's folder is created")
+    parser = experiment.parser("python -m runner.timeline", __doc__ or "", "whose workload to use")
+    parser.add_argument(
+        "--rounds", type=experiment.at_least_one, default=3, help="rounds to measure after the warm-up (default 3)"
+    )
     args = parser.parse_args(argv)
-    try:
-        if args.rounds < 1:
-            raise ScenarioError(f"--rounds must be at least 1, got {args.rounds}")
-        config = load_config(args.scenario, os.environ, {"--results-dir": args.results_dir})
-    except ScenarioError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    import plots  # noqa: PLC0415 (matplotlib only once the input is known to be good)
-
-    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
-    if cpus.client:
-        os.sched_setaffinity(0, cpus.client)
-    run_dir = store.new_run_dir(config.results_root, f"{config.name}-timeline")
-    try:
-        data = measure(config, cpus, run_dir / "raw", args.rounds)
-    except ServerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: the servers were stopped", file=sys.stderr)
-        return 130
-    files.write_json(run_dir / "timeline.json", data)
-    (run_dir / "charts").mkdir(exist_ok=True)
-    plots.timeline_chart(data, run_dir / "charts" / "timeline.png")
-    print(f"results: {run_dir}")
-    return 0
+    timeline = experiment.Experiment(
+        name="timeline",
+        file=store.TIMELINE_FILE,
+        file_format=store.TIMELINE_FORMAT,
+        raw="raw",
+        measure=partial(measure, rounds=args.rounds),
+        describe=describe,
+        stopped="the servers",
+    )
+    return experiment.run(timeline, args.scenario, args.results_dir)
 
 
 if __name__ == "__main__":

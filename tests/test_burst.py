@@ -1,6 +1,8 @@
-"""The burst's figures from a per-request log: per second, per stage, and the recovery after the crowd leaves.
+"""The burst over time: its figures from a per-request log (per second, per stage, the recovery after the crowd
+leaves), its scenario table, and the file written when it runs alone.
 
-Pure logic on synthetic rows; the real burst (real servers, real Locust) runs in the integration sweep.
+Pure logic on synthetic rows, and a fake ``measure`` for the standalone run; the real burst (real servers, real
+Locust) runs in the integration sweep.
 """
 
 from __future__ import annotations
@@ -8,13 +10,18 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runner import burst
-from runner.config import ROOT, BurstConfig, ScenarioError, config_from_dict, load_config
-from tests.scenarios import small_scenario
+from runner import burst, store
+from runner.config import ROOT, BurstConfig, RunConfig, ScenarioError, config_from_dict, load_config
+from runner.loadgen import BURST_LOCUSTFILE
+from runner.processes import CpuPlan
+from tests.runs import PNG_SIGNATURE, burst_data
+from tests.scenarios import SMALL_BURST, small_scenario
 
 T0 = 1_000_000.0
 
@@ -113,10 +120,11 @@ def test_the_default_scenario_bursts_from_5_to_500_and_back() -> None:
     assert max(users for users, _ in config.burst.stages) == 500
 
 
+@pytest.mark.integration
 def test_the_burst_locustfile_names_a_bad_stage() -> None:
     """Locust refuses a malformed --stages before sending anything (checked in a real Locust process)."""
     done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "burst.py"), "--headless",
+        [sys.executable, "-m", "locust", "-f", str(BURST_LOCUSTFILE), "--headless",
          "--host", "http://127.0.0.1:9", "--stages", "5:5,lots:10"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
     )  # fmt: skip
@@ -136,3 +144,74 @@ def test_a_request_started_after_the_last_stage_is_not_counted_unfinished() -> N
     }
     summary = burst.summarise(rows, meta, [(5, 1.0), (50, 1.0)])
     assert summary["unfinished"] == 1 and summary["stopped_after_end"] == 1
+
+
+def test_the_locustfile_of_the_burst_is_named_for_its_shape() -> None:
+    """The burst is the crowd over time; its Locust file is the shape that drives it, beside the sweep's."""
+    assert BURST_LOCUSTFILE == ROOT / "loadtests" / "burst_shape.py"
+    assert BURST_LOCUSTFILE.is_file()
+
+
+def test_the_test_burst_data_has_the_shape_summarise_gives() -> None:
+    rows = [row(0.1 * i, 110.0) for i in range(50)]
+    meta = {"window_start": T0, "window_end": T0 + 5.0, "unfinished": [], "user_counts": [[T0, 2]]}
+    summary = burst.summarise(rows, meta, [(2, 1.0), (20, 2.0), (2, 2.0)])
+    for server in burst_data()["servers"].values():
+        assert set(summary) <= set(server)
+        assert set(summary["seconds"][0]) == set(server["seconds"][0])
+        assert set(summary["stages"][0]) == set(server["stages"][0])
+
+
+def test_stages_are_described_in_words(write_scenario: Callable[..., Path]) -> None:
+    config = load_config(str(write_scenario(burst=SMALL_BURST)))
+    assert burst.stages_text(config) == "2 users for 1 s, then 20 users for 2 s, then 2 users for 2 s"
+    assert burst.describe(config) == (
+        "burst over time: 2 users for 1 s, then 20 users for 2 s, then 2 users for 2 s, "
+        "on flask-gunicorn, fastapi-uvicorn"
+    )
+
+
+def test_run_alone_a_scenario_without_stages_is_refused_naming_its_file(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario()
+    with pytest.raises(ScenarioError, match=r"has no \[burst\] stages") as caught:
+        burst.check(load_config(str(path)))
+    assert str(path) in str(caught.value)
+    burst.check(load_config(str(write_scenario(burst=SMALL_BURST))))  # with stages: nothing to say
+
+
+def test_problems_name_each_server_the_burst_failed_on() -> None:
+    data = burst_data()
+    assert burst.problems(data) == []
+    data["servers"]["fastapi-uvicorn"] = {"kind": "async", "error": "Locust wrote no meta file"}
+    assert burst.problems(data) == ["burst on fastapi-uvicorn failed: Locust wrote no meta file"]
+    assert burst.problems({"error": "the servers did not start"}) == []  # said where it was raised
+
+
+def test_run_alone_it_writes_a_versioned_burst_json_and_its_chart(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Path] = []
+
+    def measure(config: RunConfig, cpus: CpuPlan, folder: Path) -> dict[str, Any]:
+        asked.append(folder)
+        return burst_data()
+
+    monkeypatch.setattr(burst, "measure", measure)
+    monkeypatch.setenv("BENCH_PIN_CPUS", "false")
+    results = tmp_path / "results"
+    assert burst.main([str(write_scenario(name="alone", burst=SMALL_BURST)), "--results-dir", str(results)]) == 0
+    (run_dir,) = results.iterdir()
+    assert run_dir.name.endswith("-alone-burst")
+    assert asked == [run_dir / "raw" / "burst"]
+    data = store.load_document(run_dir / store.BURST_FILE, store.BURST_FORMAT, store.EXPERIMENT_VERSION)
+    assert set(data["servers"]) == {"flask-gunicorn", "fastapi-uvicorn"}
+    assert (run_dir / "charts" / "burst.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_run_alone_without_stages_it_exits_2_and_starts_nothing(
+    write_scenario: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    assert burst.main([str(write_scenario()), "--results-dir", str(results)]) == 2
+    assert "has no [burst] stages" in capsys.readouterr().err
+    assert not results.exists()

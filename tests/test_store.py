@@ -1,4 +1,7 @@
-"""Run folders and result files: never overwritten, written atomically, and refused when they are not ours."""
+"""Run folders and result files: never reused, read back only when they are ours and of a version we know.
+
+(Writing a file atomically is runner.files' job, tested in tests/test_files.py.)
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pytest
 
 from runner import files, store
 from runner.store import ResultsError
+from tests.runs import ASYNC, SYNC, complete_run, view_of
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -54,42 +58,6 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path: Path) -> None:
 def test_new_run_dir_creates_the_results_root(tmp_path: Path) -> None:
     root = tmp_path / "deep" / "results"
     assert store.new_run_dir(root, "default", NOW).parent == root
-
-
-# --- writing JSON ----------------------------------------------------------------------------------------------------
-
-
-def test_write_json_writes_valid_json_and_no_temporary_file(tmp_path: Path) -> None:
-    path = tmp_path / "run.json"
-    files.write_json(path, {"steps": [1, 2], "name": "t"})
-    assert json.loads(path.read_text(encoding="utf-8")) == {"steps": [1, 2], "name": "t"}
-    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
-
-
-def test_write_json_replaces_the_previous_content(tmp_path: Path) -> None:
-    path = tmp_path / "run.json"
-    files.write_json(path, {"version": 1})
-    files.write_json(path, {"version": 2})
-    assert json.loads(path.read_text(encoding="utf-8")) == {"version": 2}
-    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
-
-
-def test_write_json_stores_non_finite_numbers_as_null(tmp_path: Path) -> None:
-    path = tmp_path / "run.json"
-    files.write_json(path, {"p50": math.nan, "nested": [{"max": math.inf}, -math.inf, 1.5], "t": (math.nan,)})
-    text = path.read_text(encoding="utf-8")
-    assert "NaN" not in text
-    assert "Infinity" not in text
-    assert json.loads(text) == {"p50": None, "nested": [{"max": None}, None, 1.5], "t": [None]}
-
-
-def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
-    path = tmp_path / "run.json"
-    files.write_json(path, {"version": 1})
-    with pytest.raises(TypeError):
-        files.write_json(path, {"version": 2, "oops": object()})
-    assert json.loads(path.read_text(encoding="utf-8")) == {"version": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
 # --- loading a run ----------------------------------------------------------------------------------------------------
@@ -163,6 +131,66 @@ def test_new_run_document_starts_running_with_no_steps() -> None:
     assert run["steps"] == []
 
 
+# --- every versioned file ---------------------------------------------------------------------------------------------
+
+
+EXPERIMENT_FILES = [
+    (store.TIMELINE_FILE, store.TIMELINE_FORMAT),
+    (store.BURST_FILE, store.BURST_FORMAT),
+]
+
+
+def test_stamp_puts_format_and_version_first_and_keeps_the_data() -> None:
+    stamped = store.stamp({"servers": {}, "stages": [[2, 1]]}, store.BURST_FORMAT, store.EXPERIMENT_VERSION)
+    assert list(stamped) == ["format", "format_version", "servers", "stages"]
+    assert (stamped["format"], stamped["format_version"]) == (store.BURST_FORMAT, store.EXPERIMENT_VERSION)
+    assert stamped["stages"] == [[2, 1]]
+
+
+@pytest.mark.parametrize(("name", "file_format"), EXPERIMENT_FILES)
+def test_load_document_reads_what_stamp_and_write_json_wrote(tmp_path: Path, name: str, file_format: str) -> None:
+    files.write_json(tmp_path / name, store.stamp({"servers": {"a": 1}}, file_format, store.EXPERIMENT_VERSION))
+    data = store.load_document(tmp_path / name, file_format, store.EXPERIMENT_VERSION)
+    assert data["servers"] == {"a": 1}
+
+
+@pytest.mark.parametrize(("name", "file_format"), EXPERIMENT_FILES)
+def test_load_document_refuses_another_format_naming_the_file(tmp_path: Path, name: str, file_format: str) -> None:
+    path = tmp_path / name
+    files.write_json(path, store.stamp({}, "sync-async-bench/something-else", store.EXPERIMENT_VERSION))
+    with pytest.raises(ResultsError, match="format is not") as caught:
+        store.load_document(path, file_format, store.EXPERIMENT_VERSION, "timeline file")
+    assert str(path) in str(caught.value) and file_format in str(caught.value)
+
+
+def test_load_document_refuses_a_file_without_a_format_naming_it(tmp_path: Path) -> None:
+    """A timeline.json or burst.json written before they carried a format is not guessed at."""
+    path = tmp_path / store.TIMELINE_FILE
+    files.write_json(path, {"burst": [], "servers": {}})
+    with pytest.raises(ResultsError) as caught:
+        store.load_document(path, store.TIMELINE_FORMAT, store.EXPERIMENT_VERSION, "timeline file")
+    assert str(path) in str(caught.value) and "not a timeline file" in str(caught.value)
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+def test_load_document_refuses_an_unknown_version_naming_the_file(tmp_path: Path, version: Any) -> None:
+    path = tmp_path / store.BURST_FILE
+    files.write_json(path, {"format": store.BURST_FORMAT, "format_version": version, "servers": {}})
+    with pytest.raises(ResultsError, match="format version") as caught:
+        store.load_document(path, store.BURST_FORMAT, store.EXPERIMENT_VERSION)
+    assert str(path) in str(caught.value) and repr(version) in str(caught.value)
+
+
+def test_load_document_refuses_a_missing_or_corrupt_file_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / store.TIMELINE_FILE
+    with pytest.raises(ResultsError, match="does not exist"):
+        store.load_document(path, store.TIMELINE_FORMAT, store.EXPERIMENT_VERSION)
+    path.write_text('{"format": ', encoding="utf-8")
+    with pytest.raises(ResultsError, match="corrupt") as caught:
+        store.load_document(path, store.TIMELINE_FORMAT, store.EXPERIMENT_VERSION)
+    assert str(path) in str(caught.value)
+
+
 # --- results/latest ---------------------------------------------------------------------------------------------------
 
 
@@ -212,31 +240,13 @@ def test_point_latest_does_not_replace_a_real_folder(tmp_path: Path) -> None:
 # --- summary.csv ------------------------------------------------------------------------------------------------------
 
 
-def step(server: str, users: int, **extra: Any) -> dict[str, Any]:
-    latency = {"requests": 120, "failures": 2, "p50_ms": 110.0, "p90_ms": 150.0, "p95_ms": 180.0,
-               "p99_ms": 300.0, "max_ms": 412.5, "mean_ms": 120.25, "min_ms": 15.5}  # fmt: skip
-    figures = {
-        "latency": latency,
-        "endpoints": {"page": dict(latency), "short": dict(latency, p50_ms=15.0, p95_ms=math.nan)},
-        "rps": 12.3456,
-        "unfinished": 0,
-        "client_cpu_pct": 10.0,
-    }
-    record = {"server": server, "kind": "sync", "workers": 3, "users": users, "status": "ok", "figures": figures,
-              "server_cpu_pct": 55.5, "server_rss_mb": 120.0, "saturated": ""}  # fmt: skip
-    record.update(extra)
-    return record
-
-
 def read_summary(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / store.SUMMARY_FILE).open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
 def test_write_summary_header_follows_summary_columns(tmp_path: Path) -> None:
-    run = valid_run()
-    run["steps"] = [step("flask-gunicorn", 5)]
-    store.write_summary(tmp_path, run)
+    store.write_summary(tmp_path, view_of(complete_run()).summary_rows())
     header = (tmp_path / store.SUMMARY_FILE).read_text(encoding="utf-8").splitlines()[0]
     assert header.split(",") == list(store.SUMMARY_COLUMNS)
 
@@ -247,36 +257,40 @@ def test_summary_columns_include_the_headline_figures_in_order() -> None:
     assert positions == sorted(positions)
 
 
-def test_write_summary_writes_one_row_per_step(tmp_path: Path) -> None:
-    run = valid_run()
-    run["steps"] = [step("flask-gunicorn", 5), step("fastapi-uvicorn", 5, kind="async", workers=1)]
-    store.write_summary(tmp_path, run)
+def test_write_summary_writes_one_row_per_step_with_figures_rounded(tmp_path: Path) -> None:
+    run = complete_run()
+    figures = run["steps"][0]["figures"]
+    figures["rps"] = 12.3456
+    figures["latency"].update(requests=120, failures=2, max_ms=412.5)
+    store.write_summary(tmp_path, view_of(run).summary_rows())
     rows = read_summary(tmp_path)
     assert [(r["server"], r["kind"], r["users"]) for r in rows] == [
-        ("flask-gunicorn", "sync", "5"),
-        ("fastapi-uvicorn", "async", "5"),
+        (SYNC, "sync", "5"),
+        (ASYNC, "async", "5"),
+        (SYNC, "sync", "50"),
+        (ASYNC, "async", "50"),
     ]
-    assert rows[0]["requests"] == "120"
-    assert rows[0]["failures"] == "2"
-    assert rows[0]["p95_ms"] == "180"
-    assert rows[0]["max_ms"] == "412.5"
+    assert (rows[0]["requests"], rows[0]["failures"]) == ("120", "2")
+    assert (rows[0]["p95_ms"], rows[0]["max_ms"]) == ("130", "412.5")
     assert rows[0]["rps"] == "12.346"
-    assert rows[0]["short_p50_ms"] == "15"
+    assert rows[0]["short_p50_ms"] == "33"
 
 
 def test_write_summary_leaves_absent_figures_empty(tmp_path: Path) -> None:
-    run = valid_run()
-    failed = {"server": "flask-gunicorn", "kind": "sync", "workers": 3, "users": 50, "status": "failed"}
-    run["steps"] = [step("flask-gunicorn", 5), failed]
-    store.write_summary(tmp_path, run)
-    rows = read_summary(tmp_path)
-    assert rows[0]["short_p95_ms"] == ""  # NaN
-    assert rows[1]["status"] == "failed"
-    assert rows[1]["requests"] == ""
-    assert rows[1]["p50_ms"] == ""
+    run = complete_run()
+    run["steps"][0]["figures"]["endpoints"]["short"]["p95_ms"] = math.nan
+    run["steps"][2] = {"server": SYNC, "kind": "sync", "workers": 3, "users": 50, "status": "failed"}
+    store.write_summary(tmp_path, view_of(run).summary_rows())
+    rows = {(r["server"], r["users"]): r for r in read_summary(tmp_path)}
+    assert rows[(SYNC, "5")]["short_p95_ms"] == ""  # NaN
+    failed = rows[(SYNC, "50")]
+    assert failed["status"] == "failed"
+    assert failed["requests"] == "" and failed["p50_ms"] == ""
 
 
 def test_write_summary_of_a_run_without_steps_has_only_the_header(tmp_path: Path) -> None:
-    store.write_summary(tmp_path, valid_run())
+    run = complete_run()
+    run["steps"] = []
+    store.write_summary(tmp_path, view_of(run).summary_rows())
     lines = (tmp_path / store.SUMMARY_FILE).read_text(encoding="utf-8").splitlines()
     assert lines == [",".join(store.SUMMARY_COLUMNS)]

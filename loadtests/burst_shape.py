@@ -4,7 +4,7 @@ A ``LoadTestShape`` is used here and only here, because Locust applies a shape c
 that defines it, and its cumulative statistics suit a time series, not the per-step windows of the sweep. The
 per-request log (``--raw-file``) is what the runner charts, so every second's figures are exact::
 
-    locust -f loadtests/burst.py --headless --host http://127.0.0.1:8000 --stages 5:5,500:15,5:15
+    locust -f loadtests/burst_shape.py --headless --host http://127.0.0.1:8000 --stages 5:5,500:15,5:15
 
 Each stage is ``users:seconds``. Users are started and stopped at the largest stage's count per second, so a
 jump from 5 to 500 users is a real burst, and a drop stops the surplus users as soon as their request in flight has
@@ -100,7 +100,7 @@ def _check_stages(environment: Environment, **_: Any) -> None:
 
 
 DISTRIBUTED_REFUSAL = (
-    "loadtests/burst.py runs in one Locust process only: distributed, Locust's master starts each stage about a "
+    "loadtests/burst_shape.py runs in one Locust process only: distributed, Locust's master starts each stage about a "
     "second late, so the chart would not show when the burst happened. Run it without --processes, --master or "
     "--worker.\n"
 )
