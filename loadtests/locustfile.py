@@ -12,7 +12,10 @@ Besides Locust's own ``--json-file`` totals, each step gets:
 * ``--raw-file``: one row per request (start, duration, endpoint, outcome, request id) so the runner can count
   what completed inside the measured window, what finished during the drain, and what never finished;
 * ``--meta-file``: the window's timestamps and the client's own CPU time over the window, because Locust's
-  built-in CPU warning needs ~20 s before it can fire.
+  built-in CPU warning needs ~20 s before it can fire (format ``sync-async-bench/window``, read by
+  ``runner.stats.read_window``);
+* ``--progress-file``: rewritten about once a second with the phase and the requests counted so far, for the
+  runner's progress line (``runner/progress.py``) and nothing else.
 
 The same file runs distributed (``--processes N``, or ``--master`` and ``--worker`` by hand). Requests are then
 made on the workers and only the master decides the window, so the roles split:
@@ -38,6 +41,7 @@ import time
 from typing import Any
 
 import gevent
+import gevent.event
 import psutil
 
 # Locust puts this file's folder on sys.path, so its neighbour imports by plain name.
@@ -54,6 +58,13 @@ from locust.stats import RequestStats, StatsEntry
 if str(_ROOT := pathlib.Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.append(str(_ROOT))
 from runner.files import write_atomically
+from runner.store import stamp
+
+# The formats of the files the runner reads, checked there (runner.stats.read_window, runner.progress.read_seen).
+WINDOW_FORMAT = "sync-async-bench/window"
+PROGRESS_FORMAT = "sync-async-bench/progress"
+FILES_VERSION = 1
+PROGRESS_EVERY_S = 1.0
 
 # Custom messages between the master and its workers (see the module docstring for who sends what).
 RESET = "bench_reset"  # master -> workers: the window opens now; reset your statistics and start your CPU clock
@@ -85,6 +96,7 @@ def _add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--request-timeout", type=float, default=30.0, help="connect and network timeout (s)")
     group.add_argument("--raw-file", default="", help="write one CSV row per request here")
     group.add_argument("--meta-file", default="", help="write the window's timestamps and client CPU here")
+    group.add_argument("--progress-file", default="", help="rewrite the phase and requests so far here every second")
     group.add_argument(
         "--allow-remote-host",
         action="store_true",
@@ -155,6 +167,15 @@ class _Recorder:
         self.awaiting_reset: set[str] = set()
         self.worker_rows: dict[str, list[list[Any]]] = {}
         self.worker_reports: dict[str, dict[str, Any]] = {}
+        # For the progress file: the phase, when it ends (epoch s; None: no set end), and the requests and
+        # failures counted before the window opened, since Locust's totals start again from zero there.
+        self.phase = "starting"
+        self.phase_ends: float | None = None
+        self.counted_before_window = (0, 0)
+
+    def enter_phase(self, phase: str, seconds: float | None = None) -> None:
+        self.phase = phase
+        self.phase_ends = time.time() + seconds if seconds else None
 
     def begin(self, name: str) -> dict[str, int]:
         """Note a request about to be sent; the returned context comes back with its request event."""
@@ -185,15 +206,20 @@ class _Recorder:
             # Reports from a worker that has not reset yet carry warm-up requests: from here until its
             # RESET_DONE arrives they are dropped (see _drop_warmup_reports).
             self.awaiting_reset = set(runner.clients)
+        total = environment.stats.total
+        self.counted_before_window = (total.num_requests, total.num_failures)
         environment.stats.reset_all()
         self.meta["window_start"] = time.time()
         self.start_cpu_clock()
+        options = environment.parsed_options
+        self.enter_phase("window", float(options.measure) if options else None)
         if isinstance(runner, MasterRunner):
             runner.send_message(RESET)
 
     def close_window(self, environment: Environment) -> None:
         now = time.time()
         self.meta["window_end"] = now
+        self.enter_phase("drain", environment.stop_timeout)
         start = self.meta.get("window_start")
         if start is not None and now > start:
             self.stop_cpu_clock()
@@ -237,6 +263,55 @@ class _Recorder:
 recorder = _Recorder()
 
 
+class _ProgressFile:
+    """The ``--progress-file``: the phase, when it ends, and the requests counted so far (failures among them),
+    rewritten every PROGRESS_EVERY_S by one greenlet and once more when the load is over.
+
+    The counts are Locust's totals (plus those from before the window's reset). On a master those are the sum
+    of its workers' statistics reports, which arrive every few seconds, and the last seconds of the warm-up
+    are dropped with the rest of the warm-up's reports (see _drop_warmup_reports): good enough for a progress
+    line, which is their only reader. Writing a few hundred bytes once a second costs the client far less than
+    a millisecond a second.
+    """
+
+    def __init__(self) -> None:
+        self._writer: gevent.Greenlet | None = None
+        self._over = gevent.event.Event()
+
+    def start(self, environment: Environment, path: str) -> None:
+        self._writer = gevent.spawn(self._keep_writing, environment, path)
+
+    def stop(self) -> None:
+        """Write the last counts and stop; the one greenlet writes them, so no older write can land after."""
+        self._over.set()
+        if self._writer is not None:
+            self._writer.join(timeout=5.0)
+            self._writer = None
+
+    def _keep_writing(self, environment: Environment, path: str) -> None:
+        while True:
+            over = self._over.is_set()
+            write_atomically(path, lambda handle: json.dump(self._content(environment), handle))
+            if over:
+                return
+            self._over.wait(PROGRESS_EVERY_S)
+
+    @staticmethod
+    def _content(environment: Environment) -> dict[str, Any]:
+        total = environment.stats.total
+        requests, failures = recorder.counted_before_window
+        counts = {
+            "phase": recorder.phase,
+            "phase_ends": recorder.phase_ends,
+            "requests": requests + total.num_requests,
+            "failures": failures + total.num_failures,
+        }
+        return stamp(counts, PROGRESS_FORMAT, FILES_VERSION)
+
+
+progress = _ProgressFile()
+
+
 @events.request.add_listener
 def _on_request(
     request_type: str,
@@ -278,7 +353,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     warmup = float(options.warmup) if options else 0.0
     measure = float(options.measure) if options else 0.0
+    if options and options.progress_file:
+        progress.start(environment, options.progress_file)
     if warmup > 0:
+        recorder.enter_phase("warm-up", warmup)
         gevent.spawn_later(warmup, recorder.open_window, environment)
     else:
         recorder.open_window(environment)
@@ -325,13 +403,16 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         recorder.meta["unfinished"] = recorder.unfinished(stop_end)
         recorder.meta["client_processes"] = [recorder.process_entry("local")]
     recorder.meta["stop_end"] = stop_end
+    recorder.enter_phase("done")
+    progress.stop()
     options = environment.parsed_options
     if options is None:
         return
     if options.raw_file:
         write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
     if options.meta_file:
-        write_atomically(options.meta_file, lambda f: json.dump(recorder.meta, f, indent=2))
+        meta = stamp(recorder.meta, WINDOW_FORMAT, FILES_VERSION)
+        write_atomically(options.meta_file, lambda f: json.dump(meta, f, indent=2))
 
 
 def _report_to_master(environment: Environment, runner: WorkerRunner, stop_end: float) -> None:

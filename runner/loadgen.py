@@ -25,7 +25,7 @@ from runner.processes import clean_env, start_group, stop_group
 from runner.servers import free_port
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
-BURST_LOCUSTFILE = ROOT / "loadtests" / "burst.py"
+BURST_LOCUSTFILE = ROOT / "loadtests" / "burst_shape.py"
 # Past the step's own bound (warm-up + window + drain) Locust gets this long to write its files and exit.
 SHUTDOWN_GRACE_S = 20.0
 # Forked workers connect within a second or two; a master still short of them after this gives up and says so.
@@ -38,10 +38,15 @@ class LoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class StepFiles:
+    """What one Locust run writes in its folder: its totals, the request log, the window (read by
+    :func:`runner.stats.read_window`), its log, and the progress a person watches while it runs (read by
+    :mod:`runner.progress` only, and removed when Locust exits: not a result)."""
+
     json: Path
     raw: Path
     meta: Path
     log: Path
+    progress: Path
 
     @classmethod
     def inside(cls, folder: Path) -> StepFiles:
@@ -50,6 +55,7 @@ class StepFiles:
             raw=folder / "requests.csv",
             meta=folder / "window.json",
             log=folder / "locust.log",
+            progress=folder / "progress.json",
         )
 
 
@@ -67,6 +73,7 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
         "--stop-timeout", f"{load.drain_s:g}",
         "--warmup", f"{load.warmup_s:g}",
         "--measure", f"{load.measure_s:g}",
+        "--progress-file", str(files.progress),
         *distribution(load.client_processes),
         *_common(config, files),
     ]  # fmt: skip
@@ -167,7 +174,7 @@ def run_locust(
     tick: Callable[[float], None] | None = None,
 ) -> StepFiles:
     """One Locust process (with its forked workers, if any) in its own group, pinned, stopped at ``deadline``
-    seconds whatever it is doing."""
+    seconds whatever it is doing. Its progress file goes with it: it only ever described a run under way."""
     process = start_group(cmd, log_path=files.log, env=client_env(folder), cwd=folder, cpus=cpus)
     started = time.monotonic()
     try:
@@ -185,6 +192,7 @@ def run_locust(
                     ) from None
     finally:
         stop_group(process)
+        files.progress.unlink(missing_ok=True)
     if code != 0:
         raise LoadError(f"Locust exited with code {code}.\n{log_tail(files.log, 20)}")
     return files

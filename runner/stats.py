@@ -43,11 +43,16 @@ from typing import Any
 import numpy as np
 from scipy.stats import binom, chi2  # type: ignore[import-untyped]  # scipy ships no type information
 
+from runner import store
+
 PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 # The fewest requests from which a percentile is reported: below that, p95 or p99 would just be the maximum.
 MIN_REQUESTS = {0.90: 10, 0.95: 20, 0.99: 100}
 # The coverage of every interval stored with a figure.
 CONFIDENCE = 0.95
+# The locustfile's --meta-file (window.json), as it stamps it (its WINDOW_FORMAT and FILES_VERSION).
+WINDOW_FORMAT = "sync-async-bench/window"
+WINDOW_VERSION = 1
 
 
 class OutputError(RuntimeError):
@@ -237,6 +242,21 @@ def _load_json(path: Path) -> Any:
         raise OutputError(f"{path} is not valid JSON: {error}") from None
 
 
+def read_window(path: Path) -> dict[str, Any]:
+    """The window's timestamps, the client's CPU and the unfinished requests, from the locustfile's --meta-file.
+
+    Refused, naming the file, when it is not a window file or of a format version this code does not know: its
+    fields would be read with a meaning they may not have. An OutputError like any other damaged output, so the
+    step fails with the message rather than the run with a traceback.
+    """
+    if not path.exists():
+        raise OutputError(f"{path} was not written (Locust did not finish normally)")
+    try:
+        return store.load_document(path, WINDOW_FORMAT, WINDOW_VERSION, "window file")
+    except store.ResultsError as error:
+        raise OutputError(str(error)) from None
+
+
 RawRow = tuple[float, float, str, bool]
 
 
@@ -314,9 +334,9 @@ def _check_workers(meta: Mapping[str, Any], meta_path: Path) -> None:
 
 def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Path) -> StepFigures:
     """The step's figures from Locust's totals, its request log (one file, or several read as one) and the
-    window's meta file."""
+    window's meta file (see :func:`read_window`)."""
     entries = _load_json(json_path)
-    meta = _load_json(meta_path)
+    meta = read_window(meta_path)
     if not isinstance(entries, list):
         raise OutputError(f"{json_path}: expected a list of Locust stats entries")
     try:

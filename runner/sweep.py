@@ -8,8 +8,6 @@ a repeat measures the pair again rather than one server several times in a row.
 from __future__ import annotations
 
 import csv
-import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -19,16 +17,17 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner import files, repeats, store
 from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.files import log_tail
-from runner.loadgen import LoadError, run_step
+from runner.loadgen import LoadError, StepFiles, run_step
+from runner.numbers import fmt_ms
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
+from runner.progress import SweepProgress, step_label
 from runner.servers import RunningServer, ServerError, command, serve, server_env
-from runner.stats import OutputError, step_figures
+from runner.stats import OutputError, read_window, step_figures
 from runner.view import RunView
 
 CLIENT_SATURATED_PCT = 80.0
@@ -92,10 +91,16 @@ def measure_step(
     run_dir: Path,
     cpus: CpuPlan,
     tick: Callable[[float], None] | None = None,
+    watch: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
-    cannot start (the run cannot go on without it)."""
+    cannot start (the run cannot go on without it).
+
+    ``tick`` gets the seconds since Locust started, a few times a second; ``watch`` is told, before the server
+    starts, where Locust will write the step's progress (see :mod:`runner.progress`)."""
     folder = new_step_folder(run_dir / "raw" / step.folder_name)
+    if watch is not None:
+        watch(StepFiles.inside(folder).progress)
     record: dict[str, Any] = {
         "server": step.server.name,
         "kind": step.server.kind,
@@ -190,9 +195,9 @@ def _with_server_log(message: str, server: RunningServer, started_pids: set[int]
 
 def _window_bounds(meta_path: Path) -> tuple[float, float] | None:
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_window(meta_path)
         return float(meta["window_start"]), float(meta["window_end"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OutputError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -234,37 +239,14 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
         console.print(f"  resuming: {len(done)} step(s) already measured are kept")
     console.print(f"  {escape(cpus.note)}")
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[left]}"),
-            console=console,
-            transient=True,
-        ) as progress:
-            overall = progress.add_task("run", total=len(todo), left="")
+        with SweepProgress(console, len(todo), config.step_seconds()) as progress:
             for index, step in enumerate(todo):
-                label = f"{step.server.name} · {step.users} users"
-                if config.load.repeats > 1:
-                    label += f" · repeat {step.repeat}/{config.load.repeats}"
-
-                def tick(elapsed: float, label: str = label) -> None:
-                    phase = _phase(elapsed, config)
-                    window_end = config.load.warmup_s + config.load.measure_s
-                    if elapsed < window_end:
-                        left = f"~{window_end - elapsed:.0f} s left in step"
-                    else:
-                        left = f"in-flight requests finishing, at most {config.step_seconds() - elapsed:.0f} s more"
-                    progress.update(overall, description=f"{label} · {phase}", left=left)
-
-                progress.update(overall, description=f"{label} · starting server", left="")
-                record = measure_step(config, step, run_dir, cpus, tick)
+                progress.start_step(step_label(step.server.name, step.users, step.repeat, config.load.repeats))
+                record = measure_step(config, step, run_dir, cpus, progress.tick, progress.watch)
                 _retire_failed_attempts(run, step)
                 run["steps"].append(record)
                 _save(run_dir, run)
-                progress.advance(overall)
-                console.print(_step_line(index + 1, len(todo), record, config.load.repeats))
+                progress.finish_step(step_line(index + 1, len(todo), record, config.load.repeats))
         run["status"] = "complete" if all(s["status"] == "ok" for s in run["steps"]) else "incomplete"
     except KeyboardInterrupt:
         run["status"] = "interrupted"
@@ -306,20 +288,14 @@ def resume_run(config: RunConfig, run_dir: Path, doc: dict[str, Any]) -> Run:
     return Run(run_dir, doc, cpus)
 
 
-def _phase(elapsed: float, config: RunConfig) -> str:
-    if elapsed < config.load.warmup_s:
-        return "warm-up"
-    if elapsed < config.load.warmup_s + config.load.measure_s:
-        return "measuring"
-    return "draining"
-
-
 def _save(run_dir: Path, run: dict[str, Any]) -> None:
     files.write_json(run_dir / store.RUN_FILE, run)
     store.write_summary(run_dir, RunView.from_doc(run, run_dir).summary_rows())
 
 
-def _step_line(number: int, total: int, record: dict[str, Any], planned_repeats: int = 1) -> str:
+def step_line(number: int, total: int, record: dict[str, Any], planned_repeats: int = 1) -> str:
+    """The line a finished step leaves in the output (rich markup), its figures in columns that line up from one
+    step to the next: a dash where a percentile was withheld, the first line of the error of a failed step."""
     head = f"  [{number}/{total}] {record['server']:<18} {record['users']:>4} users"
     if planned_repeats > 1:
         head += f" r{repeats.repeat_of(record)}"
@@ -330,13 +306,6 @@ def _step_line(number: int, total: int, record: dict[str, Any], planned_repeats:
     latency = figures["latency"]
     flag = f"  [yellow]{record['saturated']} saturated[/]" if record.get("saturated") else ""
     return (
-        f"{head}  {figures['rps']:7.1f} req/s  p50 {_ms(latency['p50_ms'])}  p95 {_ms(latency['p95_ms'])}"
+        f"{head}  {figures['rps']:7.1f} req/s  p50 {fmt_ms(latency['p50_ms']):>8}  p95 {fmt_ms(latency['p95_ms']):>8}"
         f"  failures {latency['failures']}{flag}"
     )
-
-
-def _ms(value: Any) -> str:
-    """Right-aligned milliseconds, or a dash where a percentile was withheld for lack of requests."""
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return f"{'–':>7}   "
-    return f"{value:7.0f} ms"

@@ -13,7 +13,19 @@ from typing import Any
 import pytest
 from scipy.stats import binom  # type: ignore[import-untyped]
 
-from runner.stats import Latency, OutputError, percentile, quantile_ranks, rate_interval, step_figures
+from runner import store
+from runner.stats import (
+    WINDOW_FORMAT,
+    WINDOW_VERSION,
+    Latency,
+    OutputError,
+    percentile,
+    quantile_ranks,
+    rate_interval,
+    read_window,
+    step_figures,
+)
+from tests.runs import window_file
 
 
 def locust_percentile(response_times: Mapping[int, int], num_requests: int, percent: float) -> int:
@@ -27,7 +39,7 @@ def locust_percentile(response_times: Mapping[int, int], num_requests: int, perc
     return 0
 
 
-# --- percentile ----------------------------------------------------------------------------------------------------
+# --- percentile -------------------------------------------------------------------------------------------------------
 
 # 10 requests: five at 10 ms, three at 20 ms, two at 30 ms.
 HISTOGRAM = {10: 5, 20: 3, 30: 2}
@@ -81,7 +93,7 @@ def test_percentile_matches_locusts_rule_on_random_histograms() -> None:
             assert percentile(histogram, total, fraction) == locust_percentile(histogram, total, fraction)
 
 
-# --- Latency.from_entries --------------------------------------------------------------------------------------------
+# --- Latency.from_entries ---------------------------------------------------------------------------------------------
 
 
 def entry(
@@ -165,7 +177,7 @@ def test_from_entries_ignores_an_entry_without_requests() -> None:
     assert with_empty == Latency.from_entries([PAGE])
 
 
-# --- step_figures ----------------------------------------------------------------------------------------------------
+# --- step_figures -----------------------------------------------------------------------------------------------------
 
 WINDOW_START = 1_000.0
 WINDOW_END = 1_010.0
@@ -213,7 +225,7 @@ def write_step(
         "client_cpu_pct": 42.5,
         "unfinished": unfinished,
     }
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    window_file(meta_path, meta)
     return json_path, raw_path, meta_path
 
 
@@ -317,7 +329,13 @@ DAMAGED = [
     pytest.param("locust.json", "replace", '{"truncated": ', id="locust.json truncated"),
     pytest.param("window.json", "replace", '{"truncated": ', id="window.json truncated"),
     pytest.param("locust.json", "replace", '{"name": "page"}', id="locust.json not a list"),
-    pytest.param("window.json", "replace", '{"test_start": 1.0, "unfinished": []}', id="window never opened"),
+    pytest.param(
+        "window.json",
+        "replace",
+        json.dumps(store.stamp({"test_start": 1.0, "unfinished": []}, WINDOW_FORMAT, WINDOW_VERSION)),
+        id="window never opened",
+    ),
+    pytest.param("window.json", "replace", '{"window_start": 1000.0, "window_end": 1010.0}', id="window unversioned"),
     pytest.param("requests.csv", "append", "1001.0,fast,page,1,\n", id="raw log with a non-number"),
     pytest.param("requests.csv", "replace", "when,how_long\n1001.0,5.0\n", id="raw log without its columns"),
     pytest.param("requests.csv", "append", "1001.0\n", id="raw log with a truncated row"),
@@ -339,6 +357,39 @@ def test_a_damaged_output_file_is_named(tmp_path: Path, name: str, how: str, tex
         step_figures(*paths)
 
 
+# --- the window file's format -----------------------------------------------------------------------------------------
+
+
+def test_the_window_file_is_read_with_its_format_and_version(tmp_path: Path) -> None:
+    meta = read_window(window_file(tmp_path / "window.json", {"window_start": 1.0, "window_end": 2.0}))
+    assert (meta["format"], meta["format_version"]) == (WINDOW_FORMAT, WINDOW_VERSION)
+    assert meta["window_end"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("stamped", "needle"),
+    [
+        ({"format": "sync-async-bench/run", "format_version": 1}, "not a window file"),
+        ({"format": WINDOW_FORMAT, "format_version": WINDOW_VERSION + 1}, f"format version {WINDOW_VERSION + 1}"),
+        ({"format": WINDOW_FORMAT}, "format version None"),
+        ({}, "not a window file"),
+    ],
+)
+def test_a_window_file_of_another_format_or_version_is_refused_and_named(
+    tmp_path: Path, stamped: dict[str, Any], needle: str
+) -> None:
+    path = tmp_path / "window.json"
+    path.write_text(json.dumps({**stamped, "window_start": 1.0, "window_end": 2.0}), encoding="utf-8")
+    with pytest.raises(OutputError, match=re.escape(needle)) as refused:
+        read_window(path)
+    assert str(path) in str(refused.value)
+
+
+def test_a_missing_window_file_says_locust_did_not_finish(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="was not written"):
+        read_window(tmp_path / "window.json")
+
+
 def test_a_locust_entry_without_its_fields_is_named(tmp_path: Path) -> None:
     paths = write_step(tmp_path, entries=[{"name": "page", "method": "GET"}])
     with pytest.raises(OutputError, match=r"locust\.json"):
@@ -357,7 +408,7 @@ def test_step_counts_requests_sent_during_the_warm_up_that_finished_after_it(tmp
     assert figures.completed_in_window == 2
 
 
-# --- intervals -------------------------------------------------------------------------------------------------------
+# --- intervals --------------------------------------------------------------------------------------------------------
 
 
 def test_median_interval_of_a_hundred_requests_is_ranks_40_to_61() -> None:
