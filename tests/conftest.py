@@ -1,14 +1,113 @@
-"""Shared fixtures: small scenario files and the apps built with short, exact waits."""
+"""Shared fixtures (small scenario files, the ways into the apps) and the rule that keeps the fast suite fast.
+
+The rule: a test not marked ``integration`` starts no process. ``make test-fast`` runs ``-m "not integration"``
+and must never start a server, Locust, a browser or any other program, so while such a test is set up, runs and
+is torn down, every way of starting a process fails it at once with the test's name and the command. A refusal
+the code under test catches and swallows still fails the test afterwards. There is no allowance: a test whose
+code would start something (``git`` for the commit id, ``uname`` behind ``platform``) replaces that call with
+monkeypatch, or is marked ``integration``.
+
+It is enforced by hook wrappers around each phase rather than by an autouse fixture, because pytest sets up
+session-scoped fixtures (the real servers of :func:`server_ways`) before any function-scoped one, so a fixture
+would come too late to see them start. Collection (importing the test modules) is not guarded. The rule's own
+tests are in tests/test_conftest.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import _posixsubprocess
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import ways as way_builders
 from tests.scenarios import small_scenario
-from tests.ways import Get, ways_in
+from tests.ways import CLIENTS, WAY_PARAMS, WAY_SETS, Get
+
+# --- a test not marked integration starts no process ---------------------------------------------------------------
+
+# Every door to a new process: Popen (and with it subprocess.run, check_output, os.popen, asyncio's subprocesses),
+# the fork-exec that multiprocessing calls without Popen, and the os calls that fork or spawn directly.
+_OS_DOORS = ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp")
+
+
+def _command_text(args: Any) -> str:
+    if isinstance(args, str | bytes | os.PathLike):
+        return os.fsdecode(args)
+    try:
+        return shlex.join(os.fsdecode(a) for a in args)
+    except TypeError:
+        return repr(args)
+
+
+@contextmanager
+def _processes_refused(item: pytest.Item) -> Iterator[list[str]]:
+    """While the block runs, starting a process fails the test; yields the commands that were tried."""
+    tried: list[str] = []
+
+    def refuse(door: str, command: str) -> None:
+        tried.append(command)
+        pytest.fail(
+            f"{item.nodeid} is not marked integration but tried to start a process ({door}): {command}\n"
+            "`make test-fast` starts none: replace the call with monkeypatch, or mark the test "
+            "@pytest.mark.integration.",
+            pytrace=True,
+        )
+
+    def execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **named: Any) -> None:
+        refuse("subprocess.Popen", _command_text(args))
+
+    def fork_exec(args: Any, *rest: Any, **named: Any) -> int:
+        refuse("_posixsubprocess.fork_exec", _command_text(args))
+        return -1
+
+    def os_door(name: str) -> Callable[..., Any]:
+        def door(*args: Any, **named: Any) -> Any:
+            refuse(f"os.{name}", _command_text(args[:2]) if args else "a copy of the test process")
+
+        return door
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", execute_child)
+        patch.setattr(_posixsubprocess, "fork_exec", fork_exec)
+        for name in _OS_DOORS:
+            if hasattr(os, name):
+                patch.setattr(os, name, os_door(name))
+        yield tried
+
+
+def _guarded(item: pytest.Item) -> Generator[None, object, object]:
+    if item.get_closest_marker("integration") is not None:
+        return (yield)
+    with _processes_refused(item) as tried:
+        result = yield
+    if tried:
+        pytest.fail(f"{item.nodeid} tried to start a process and carried on: {'; '.join(tried)}", pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    return (yield from _guarded(item))
+
+
+# --- scenarios -------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -23,7 +122,36 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+# --- the ways into the apps (tests/ways.py) -------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
-def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
-    """Flask and FastAPI through their test clients and through real gunicorn and uvicorn, started once."""
-    yield from ways_in(tmp_path_factory)
+def client_ways() -> Iterator[dict[str, Get]]:
+    """Flask and FastAPI through their test clients, inside this process, opened once."""
+    with ExitStack() as stack:
+        yield way_builders.client_ways(stack)
+
+
+@pytest.fixture(scope="session")
+def server_ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
+    """Real gunicorn and uvicorn, started once, for integration tests only (the guard above fails any other)."""
+    with ExitStack() as stack:
+        yield way_builders.server_ways(stack, tmp_path_factory.mktemp("contract"))
+
+
+@pytest.fixture(params=WAY_PARAMS)
+def way(request: pytest.FixtureRequest) -> Get:
+    """One way in; the real servers' parameters are marked integration."""
+    name: str = request.param
+    source = "client_ways" if name in way_builders.CLIENT_WAYS else "server_ways"
+    found: dict[str, Get] = request.getfixturevalue(source)
+    return found[name]
+
+
+@pytest.fixture(params=WAY_SETS)
+def ways(request: pytest.FixtureRequest) -> dict[str, Get]:
+    """Every way in at once, to compare their answers: the test clients, and (integration) the real servers too."""
+    found: dict[str, Get] = dict(request.getfixturevalue("client_ways"))
+    if request.param != CLIENTS:
+        found.update(request.getfixturevalue("server_ways"))
+    return found

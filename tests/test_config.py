@@ -10,7 +10,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runner import report
 from runner.cli import main
 from runner.config import (
     LoadConfig,
@@ -215,21 +214,25 @@ def test_a_matrix_round_trips_through_json(tmp_path: Path) -> None:
     assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-def test_report_texts_come_from_the_configuration() -> None:
-    old_sync = {"name": "s", "server": "gunicorn", "workers": 3}
-    old_async = {"name": "a", "server": "uvicorn", "workers": 1}
-    assert report.kind_of(old_sync) == "sync"
-    assert report.kind_of(old_async) == "async"
-    assert report.slots_text(old_sync) == "gunicorn, 3 sync workers: at most 3 requests at once"
-    assert report.slots_text(old_sync, short=True) == "gunicorn, 3 sync workers"
-    assert report.slots_text(old_async) == "uvicorn, 1 event loop, async def endpoints: no per-request slot limit"
-    gthread = dataclasses.asdict(ServerConfig("t", "gunicorn", 2, worker_class="gthread", threads=4))
-    assert report.slots_text(gthread) == "gunicorn, 2 workers x 4 threads (gthread): at most 8 requests at once"
-    blocking = dataclasses.asdict(ServerConfig("b", "uvicorn", endpoints="blocking"))
-    assert report.kind_of(blocking) == "async"
-    assert report.slots_text(blocking).endswith("blocking call inside async def: at most 1 request at once")
-    gevent = dataclasses.asdict(ServerConfig("g", "gunicorn", worker_class="gevent"))
-    assert report.kind_of(gevent) == "async"
+@pytest.mark.parametrize(
+    ("spec", "text", "kind", "slots"),
+    [
+        (ServerConfig("s", "gunicorn", 3), "3 sync workers", "sync", 3),
+        (ServerConfig("t", "gunicorn", 2, worker_class="gthread", threads=4), "2 workers x 4 threads (gthread)",
+         "sync", 8),
+        (ServerConfig("g", "gunicorn", worker_class="gevent"), "1 worker x 1000 connections (gevent)", "async", 1000),
+        (ServerConfig("a", "uvicorn", 1), "1 event loop, async def endpoints", "async", None),
+        (ServerConfig("d", "uvicorn", endpoints="def", thread_limit=7),
+         "1 event loop, def endpoints in a 7-thread pool", "async", 7),
+        (ServerConfig("b", "uvicorn", endpoints="blocking"), "1 event loop, blocking call inside async def",
+         "async", 1),
+    ],
+)  # fmt: skip
+def test_each_configuration_says_what_it_is_its_kind_and_how_many_requests_fit(
+    spec: ServerConfig, text: str, kind: str, slots: int | None
+) -> None:
+    """The words every report uses, and the kind and slot count the model and the charts use, come from here."""
+    assert (spec.describe(), spec.kind, spec.slots) == (text, kind, slots)
 
 
 def test_a_server_config_built_in_code_is_checked_too() -> None:

@@ -28,6 +28,7 @@ from runner.loadgen import StepFiles, burst_command, command
 from runner.processes import CpuPlan, start_group, stop_group
 from runner.stats import OutputError, client_cpu, read_raw, read_raws, step_figures
 from runner.sweep import CLIENT_SATURATED_PCT, Step, measure_step, saturation
+from tests.runs import window_file
 from tests.scenarios import SMALL_BURST, small_scenario
 
 HEADER = "start_epoch_s,response_ms,endpoint,ok,error,request_id"
@@ -103,10 +104,8 @@ def _step_files(tmp_path: Path, **meta: Any) -> tuple[Path, Path]:
     ]
     json_path = tmp_path / "locust.json"
     json_path.write_text(json.dumps(entries), encoding="utf-8")
-    meta_path = tmp_path / "window.json"
     base = {"window_start": WINDOW_START, "window_end": WINDOW_END, "unfinished": [], "client_cpu_pct": 30.0}
-    meta_path.write_text(json.dumps({**base, **meta}), encoding="utf-8")
-    return json_path, meta_path
+    return json_path, window_file(tmp_path / "window.json", {**base, **meta})
 
 
 def test_step_figures_from_several_logs_equal_those_from_their_merge(tmp_path: Path) -> None:
@@ -304,7 +303,7 @@ def _locust(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_burst_refuses_to_run_distributed(tmp_path: Path) -> None:
     before = _locust_processes()
     done = _locust(
-        tmp_path, "-f", str(ROOT / "loadtests" / "burst.py"), "--stages", "2:1", "--host", "http://127.0.0.1:9"
+        tmp_path, "-f", str(ROOT / "loadtests" / "burst_shape.py"), "--stages", "2:1", "--host", "http://127.0.0.1:9"
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("runs in one Locust process only") == 1

@@ -1,5 +1,8 @@
 """Property-based tests: whatever a client sends, neither app answers 5xx, hangs, or differs from the other.
 
+The apps are reached through their test clients in the fast suite, and through real gunicorn and uvicorn as well
+in the integration suite (the ``ways`` fixture, tests/conftest.py).
+
 Valid waits are kept small here so the examples run quickly; the bound that every accepted request respects,
 whatever its values, is checked on the shared parser over the whole range.
 """
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 
 from simdb import MAX_QUERY_MS, MAX_ROWS, MAX_WORK_MS, ParamError, WorkloadConfig
 from simdb import workload as wl
-from tests.ways import WAYS, Get
+from tests.ways import Get
 
 KNOWN_KEYS = ["user_ms", "work_ms", "listing_ms", "rows", "query_ms"]
 PATHS = ["/page", "/short", "/health"]
@@ -35,7 +38,7 @@ methods = st.sampled_from(["GET", "GET", "GET", "POST", "DELETE", "HEAD", "PUT"]
 
 EXAMPLES = settings(
     max_examples=120,
-    deadline=5_000,  # "never a hang": each example, four requests, well inside five seconds
+    deadline=5_000,  # "never a hang": each example, one request per way in, well inside five seconds
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
@@ -53,7 +56,7 @@ def test_no_request_gets_a_5xx_and_both_apps_agree(
     ways: dict[str, Get], path: str, query: list[tuple[str, str]], method: str
 ) -> None:
     url = path + ("?" + urlencode(query) if query else "")
-    answers = {way: ways[way](url, method) for way in WAYS}
+    answers = {name: get(url, method) for name, get in ways.items()}
     for way, (status, body, _) in answers.items():
         assert status < 500, f"{way} answered {status} to {method} {url}"
         if status >= 400 and method != "HEAD":

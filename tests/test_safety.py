@@ -37,7 +37,9 @@ def test_only_literal_loopback_hosts_count_as_local(url: str, expected: bool) ->
     assert is_loopback(url) is expected
 
 
+@pytest.mark.integration
 def test_locust_refuses_a_remote_host_before_sending_anything(tmp_path: Path) -> None:
+    """Checked in a real Locust process: the refusal is wired into Locust's start-up, not only written."""
     # A reserved name that never resolves: the refusal happens at start-up, before any request or lookup.
     done = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",

@@ -1,4 +1,5 @@
-"""The server matrix: each configuration's command line and environment, then each one started for real.
+"""The server matrix: each configuration started for real (its command line and environment are checked without
+starting anything in tests/test_servers.py).
 
 The real-server tests send a small burst of identical page requests and read, from the handlers' own
 ``Server-Timing`` (when each began, how long it ran), how many were in service at once: 4 where the configuration
@@ -26,90 +27,12 @@ import psutil
 import pytest
 
 from async_app.settings import AppSettings
-from runner.config import ROOT, Endpoints, RunConfig, ServerConfig, load_config
-from runner.servers import command, expected_processes, serve, server_env
+from runner.config import ROOT, RunConfig, load_config
+from runner.servers import serve
 from simdb import ConfigError, DatabaseConfig
 from simdb import workload as wl
 
-GUNICORN_CONF = str(ROOT / "sync_app" / "gunicorn.conf.py")
-UVICORN_TAIL = [
-    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-    "--timeout-graceful-shutdown", "3",
-]  # fmt: skip
-
-
-# --- command lines and environments (nothing is started) -----------------------------------------------------------
-
-# endpoint style, workers, processes expected (a supervisor beside several workers)
-UVICORN_CASES: tuple[tuple[Endpoints, int, int], ...] = (("async", 1, 1), ("def", 2, 3), ("blocking", 1, 1))
-COMMANDS = [
-    pytest.param(
-        ServerConfig("s", "gunicorn", 3),
-        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "3", "--worker-class", "sync",
-         "--bind", "127.0.0.1:8123"],
-        4,
-        id="gunicorn sync",
-    ),
-    pytest.param(
-        ServerConfig("t", "gunicorn", 3, worker_class="gthread", threads=8),
-        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "3", "--worker-class", "gthread",
-         "--threads", "8", "--bind", "127.0.0.1:8123"],
-        4,
-        id="gunicorn gthread",
-    ),
-    pytest.param(
-        ServerConfig("g", "gunicorn", 1, worker_class="gevent", connections=200),
-        ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "1", "--worker-class", "gevent",
-         "--worker-connections", "200", "--bind", "127.0.0.1:8123"],
-        2,
-        id="gunicorn gevent",
-    ),
-    *[
-        pytest.param(
-            ServerConfig("u", "uvicorn", workers, endpoints=endpoints),
-            ["-m", "uvicorn", "async_app.app:create_app", "--factory", "--host", "127.0.0.1", "--port", "8123",
-             "--workers", str(workers), *UVICORN_TAIL],
-            processes,
-            id=f"uvicorn {endpoints} x{workers}",
-        )
-        for endpoints, workers, processes in UVICORN_CASES
-    ],
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("spec", "argv", "processes"), COMMANDS)
-def test_command_line_per_configuration(spec: ServerConfig, argv: list[str], processes: int) -> None:
-    assert command(spec, 8123) == [sys.executable, *argv]
-    assert expected_processes(spec) == processes
-
-
-def _env(spec: ServerConfig) -> dict[str, str]:
-    config = dataclasses.replace(load_config("quick"), servers=(spec,))
-    return server_env(config, spec)
-
-
-@pytest.mark.parametrize(
-    ("spec", "endpoints", "limit"),
-    [
-        (ServerConfig("a", "uvicorn"), "async", "40"),
-        (ServerConfig("d", "uvicorn", endpoints="def", thread_limit=7), "def", "7"),
-        (ServerConfig("b", "uvicorn", 2, endpoints="blocking"), "blocking", "40"),
-    ],
-)
-def test_uvicorn_gets_its_endpoint_style_and_dies_with_its_parent(
-    spec: ServerConfig, endpoints: str, limit: str
-) -> None:
-    env = _env(spec)
-    assert (env["APP_ENDPOINTS"], env["APP_THREAD_LIMIT"], env["APP_DIE_WITH_PARENT"]) == (endpoints, limit, "1")
-    settings = AppSettings.from_env(env)
-    assert (settings.endpoints, str(settings.thread_limit), settings.die_with_parent) == (endpoints, limit, True)
-    assert env["SIMDB_CAPACITY"] == "0"  # the database settings travel beside them, as before
-
-
-def test_gunicorn_gets_no_app_settings() -> None:
-    """Its worker class is on the command line, and post_fork ties its workers to the master."""
-    env = _env(ServerConfig("t", "gunicorn", worker_class="gthread", threads=2))
-    assert not [key for key in env if key.startswith("APP_")]
+# --- the apps' own settings (nothing is started) ---------------------------------------------------------------------
 
 
 def test_app_settings_default_to_today_and_refuse_nonsense() -> None:
@@ -361,6 +284,9 @@ def test_a_runner_killed_outright_takes_every_worker_with_it(matrix: tuple[RunCo
             if _alive(proc):
                 proc.kill()
         runner.wait(timeout=10)
+        for pipe in (runner.stdout, runner.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _alive(proc: psutil.Process) -> bool:

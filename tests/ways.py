@@ -1,13 +1,18 @@
 """Ways into the same contract: Flask and FastAPI through their test clients (FastAPI in each endpoint style),
-gunicorn and uvicorn for real."""
+gunicorn and uvicorn for real.
+
+The test clients run inside the test process and belong to the fast suite; the real servers are processes, so
+every parameter that reaches them carries the ``integration`` mark (:data:`WAY_PARAMS`, :data:`WAY_SETS`) and
+``make test-fast`` never starts them. The fixtures that build them are in tests/conftest.py."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from async_app.app import create_app as create_async_app
 from async_app.settings import AppSettings
-from runner.config import load_config
+from runner.config import ServerConfig, load_config
 from runner.servers import serve
 from simdb import DatabaseConfig, WorkloadConfig
 from sync_app.app import create_app as create_sync_app
@@ -27,7 +32,15 @@ DATABASE = DatabaseConfig(jitter=0.0)
 # (status, parsed JSON body, headers)
 Answer = tuple[int, Any, dict[str, str]]
 Get = Callable[[str, str], Answer]
-WAYS = ("flask-client", "fastapi-client", "fastapi-def-client", "fastapi-blocking-client", "gunicorn", "uvicorn")
+CLIENT_WAYS = ("flask-client", "fastapi-client", "fastapi-def-client", "fastapi-blocking-client")
+SERVER_WAYS = ("gunicorn", "uvicorn")
+WAYS = (*CLIENT_WAYS, *SERVER_WAYS)
+
+# One way at a time (a test parametrised by way), and every way at once (a test that compares their answers):
+# whatever reaches a real server is an integration test.
+WAY_PARAMS = [*CLIENT_WAYS, *(pytest.param(way, marks=pytest.mark.integration) for way in SERVER_WAYS)]
+CLIENTS, EVERY_WAY = "test clients", "test clients and real servers"
+WAY_SETS = [CLIENTS, pytest.param(EVERY_WAY, marks=pytest.mark.integration)]
 
 
 def _flask_get() -> Get:
@@ -71,24 +84,27 @@ def _http_get(base: str) -> Get:
     return get
 
 
-def ways_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
-    """All the ways in; the real servers run with the same settings as the clients until the generator ends.
+def client_ways(stack: ExitStack) -> dict[str, Get]:
+    """The apps through their test clients, inside this process; they stay open until ``stack`` closes.
 
     The def and blocking styles go through the test client only: what differs between them and ``async`` is where
     a request waits, which tests/test_servers_matrix.py measures on real servers; here they must answer alike."""
-    folder = tmp_path_factory.mktemp("contract")
+    return {
+        "flask-client": _flask_get(),
+        "fastapi-client": _fastapi_get(stack),
+        "fastapi-def-client": _fastapi_get(stack, AppSettings(endpoints="def", thread_limit=4)),
+        "fastapi-blocking-client": _fastapi_get(stack, AppSettings(endpoints="blocking")),
+    }
+
+
+def server_ways(stack: ExitStack, folder: Path) -> dict[str, Get]:
+    """Real gunicorn and uvicorn with the same settings as the clients, running until ``stack`` closes."""
     scenario = folder / "contract.toml"
     scenario.write_text(small_scenario(name="contract", users="[1]"), encoding="utf-8")
     config = load_config(str(scenario))
-    specs = {s.server: s for s in config.servers}
-    with ExitStack() as stack:
-        result = {
-            "flask-client": _flask_get(),
-            "fastapi-client": _fastapi_get(stack),
-            "fastapi-def-client": _fastapi_get(stack, AppSettings(endpoints="def", thread_limit=4)),
-            "fastapi-blocking-client": _fastapi_get(stack, AppSettings(endpoints="blocking")),
-        }
-        for name in ("gunicorn", "uvicorn"):
-            server = stack.enter_context(serve(specs[name], config, folder / f"{name}.log", frozenset()))
-            result[name] = _http_get(server.url)
-        yield result
+    specs: dict[str, ServerConfig] = {s.server: s for s in config.servers}
+    result = {}
+    for name in SERVER_WAYS:
+        server = stack.enter_context(serve(specs[name], config, folder / f"{name}.log", frozenset()))
+        result[name] = _http_get(server.url)
+    return result
