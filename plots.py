@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import store
-from runner.render import exit_status, is_experiment, render
-
-__all__ = ["exit_status", "main", "render"]  # render and exit_status, for callers that still reach them here
+from runner.render import is_experiment, render
 
 
 def main(argv: Sequence[str] | None = None) -> int:

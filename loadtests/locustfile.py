@@ -58,12 +58,10 @@ from locust.stats import RequestStats, StatsEntry
 if str(_ROOT := pathlib.Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.append(str(_ROOT))
 from runner.files import write_atomically
-from runner.store import stamp
 
 # The formats of the files the runner reads, checked there (runner.stats.read_window, runner.progress.read_seen).
-WINDOW_FORMAT = "sync-async-bench/window"
-PROGRESS_FORMAT = "sync-async-bench/progress"
-FILES_VERSION = 1
+from runner.store import LOCUST_FILES_VERSION, PROGRESS_FORMAT, WINDOW_FORMAT, stamp
+
 PROGRESS_EVERY_S = 1.0
 
 # Custom messages between the master and its workers (see the module docstring for who sends what).
@@ -306,7 +304,7 @@ class _ProgressFile:
             "requests": requests + total.num_requests,
             "failures": failures + total.num_failures,
         }
-        return stamp(counts, PROGRESS_FORMAT, FILES_VERSION)
+        return stamp(counts, PROGRESS_FORMAT, LOCUST_FILES_VERSION)
 
 
 progress = _ProgressFile()
@@ -411,7 +409,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if options.raw_file:
         write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
     if options.meta_file:
-        meta = stamp(recorder.meta, WINDOW_FORMAT, FILES_VERSION)
+        meta = stamp(recorder.meta, WINDOW_FORMAT, LOCUST_FILES_VERSION)
         write_atomically(options.meta_file, lambda f: json.dump(meta, f, indent=2))
 
 

@@ -14,7 +14,6 @@ the three requests sent together are the timeline (runner.timeline).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,12 +22,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import experiment, store
+from runner import experiment, render
 from runner.config import RunConfig, ScenarioError, ServerConfig
-from runner.loadgen import LoadError, burst_command, run_burst
+from runner.loadgen import LoadError, StepFiles, burst_command, deadline, run_locust
 from runner.processes import CpuPlan, TreeSampler
 from runner.servers import serve
-from runner.stats import Latency, OutputError, read_raw
+from runner.stats import Latency, OutputError, read_raw, read_window
 from runner.sweep import new_step_folder
 
 # A second's median counts as recovered within this factor of the first stage's median.
@@ -141,13 +140,11 @@ def measure_server(config: RunConfig, spec: ServerConfig, folder: Path, cpus: Cp
     """One server's burst run, start to finish; raises ServerError, LoadError or OutputError."""
     folder.mkdir(parents=True, exist_ok=True)
     with serve(spec, config, folder / "server.log", cpus.server) as server:
-        with TreeSampler(server.process.pid) as sampler:
-            files = run_burst(config, server.url, folder, cpus.client)
+        files = StepFiles.inside(folder)
         cmd = burst_command(config, server.url, files)
-    try:
-        meta = json.loads(files.meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise OutputError(f"{files.meta}: not written or not JSON ({error})") from None
+        with TreeSampler(server.process.pid) as sampler:
+            run_locust(cmd, files, folder, cpus.client, deadline(config.burst.seconds + config.burst.drain_s))
+    meta = read_window(files.meta)
     if "window_start" not in meta or "window_end" not in meta:
         raise OutputError(f"{files.meta}: the burst ended before it started")
     result = summarise(read_raw(files.raw), meta, config.burst.stages)
@@ -201,21 +198,16 @@ def problems(data: Mapping[str, Any]) -> list[str]:
     return [f"burst on {name} failed: {server['error']}" for name, server in servers.items() if "error" in server]
 
 
+# The experiment, as the full run (runner.cli) and ``python -m runner.burst`` both run it.
+EXPERIMENT = experiment.Experiment(
+    "burst", render.BURST, "raw/burst", measure, describe, "the servers and Locust", check, problems
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = experiment.parser("python -m runner.burst", __doc__ or "", "whose burst and servers")
     args = parser.parse_args(argv)
-    burst = experiment.Experiment(
-        name="burst",
-        file=store.BURST_FILE,
-        file_format=store.BURST_FORMAT,
-        raw="raw/burst",
-        measure=measure,
-        describe=describe,
-        stopped="the servers and Locust",
-        check=check,
-        problems=problems,
-    )
-    return experiment.run(burst, args.scenario, args.results_dir)
+    return experiment.run(EXPERIMENT, args.scenario, args.results_dir)
 
 
 if __name__ == "__main__":

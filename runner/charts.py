@@ -28,12 +28,12 @@ from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from runner import files, model
+from runner import files, model, store
 from runner.config import ServerConfig
 from runner.numbers import fmt, fmt_ms, is_finite
 from runner.view import RunView, figure_of, is_ok, kind_text, shown_round, slots_text
 
-CHARTS_DIR = "charts"  # under a run (or experiment) folder
+CHARTS_DIR = store.CHARTS_DIR  # under a run (or experiment) folder
 CHART_FILES = {
     "response_times": "response_times.png",
     "throughput": "throughput.png",
@@ -404,7 +404,7 @@ def timeline_figure(data: Mapping[str, Any]) -> Figure:
             left += value
     ax.set_yticks(range(len(breakdown)), [name for name, _ in breakdown])
     ax.invert_yaxis()
-    ax.set_xlabel("ms: where one page request's time went (the first page of the burst)")
+    ax.set_xlabel("ms: where one page request's time went (the first page of the three sent together)")
     ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     handles: list[Artist] = [
         Patch(facecolor="#d9d9d9", edgecolor="grey", label="sent, not yet started by the server (queued)")

@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, files, render, store, timeline
+from runner import burst, experiment, files, render, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
@@ -114,9 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 current = resume_run(config, run_dir, store.load_run(run_dir))
             code = _sweep(config, current, console, err)
             if code == 0:
-                code = _timeline(config, current, console, err)
+                code = _after_sweep(timeline.EXPERIMENT, config, current, console, err)
             if code == 0 and config.burst.stages:
-                code = _burst(config, current, console, err)
+                code = _after_sweep(burst.EXPERIMENT, config, current, console, err)
             outputs = render.render(current.dir)
     except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
@@ -130,35 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if code != 0 else render.exit_status(current.dir)
 
 
-def _timeline(config: RunConfig, current: Run, console: Console, err: Console) -> int:
-    """After a complete sweep: the request timeline, saved into run.json. Its failure costs the run nothing."""
-    console.print(timeline.describe(config))
+def _after_sweep(step: experiment.Experiment, config: RunConfig, current: Run, console: Console, err: Console) -> int:
+    """After a complete sweep: the timeline, then the burst over time, each saved into its section of run.json.
+    An experiment that fails (or a server that fails it) is recorded with its error: the sweep's results are never
+    at stake."""
+    console.print(step.describe(config))
     try:
-        current.doc["timeline"] = timeline.measure(config, current.cpus, current.dir / "raw" / "timeline")
+        current.doc[step.name] = step.measure(config, current.cpus, current.dir / step.raw)
     except (ServerError, OSError) as error:
-        err.print(f"[yellow]timeline skipped:[/] {escape(str(error))}", soft_wrap=True)
-        current.doc["timeline"] = {"error": str(error)}
+        err.print(f"[yellow]{step.name} skipped:[/] {escape(str(error))}", soft_wrap=True)
+        current.doc[step.name] = {"error": str(error)}
     except KeyboardInterrupt:
-        err.print("[yellow]timeline interrupted:[/] its servers were stopped; the sweep's results are kept")
+        err.print(f"[yellow]{step.name} interrupted:[/] {step.stopped} were stopped; the sweep's results are kept")
         return 130
     files.write_json(current.dir / store.RUN_FILE, current.doc)
-    return 0
-
-
-def _burst(config: RunConfig, current: Run, console: Console, err: Console) -> int:
-    """After the timeline: the burst over time on each server, saved into run.json. A server that fails it is
-    recorded with its error; the sweep's results are never at stake."""
-    console.print(burst.describe(config))
-    try:
-        current.doc["burst"] = burst.measure(config, current.cpus, current.dir / "raw" / "burst")
-    except (ServerError, OSError) as error:
-        err.print(f"[yellow]burst skipped:[/] {escape(str(error))}", soft_wrap=True)
-        current.doc["burst"] = {"error": str(error)}
-    except KeyboardInterrupt:
-        err.print("[yellow]burst interrupted:[/] its servers and Locust were stopped; the sweep's results are kept")
-        return 130
-    files.write_json(current.dir / store.RUN_FILE, current.doc)
-    for problem in burst.problems(current.doc["burst"]):
+    for problem in step.problems(current.doc[step.name]):
         err.print(f"[yellow]{escape(problem)}[/]", soft_wrap=True)
     return 0
 

@@ -40,10 +40,9 @@ def _no_problems(data: Mapping[str, Any]) -> list[str]:
 class Experiment:
     """What one standalone experiment does differently from another; ``run`` does the rest."""
 
-    name: str  # names the folder: ``<scenario>-<name>``
-    file: str  # the JSON file written into the folder, e.g. store.TIMELINE_FILE (runner.render draws from it)
-    file_format: str  # its format name, e.g. store.TIMELINE_FORMAT
-    raw: str  # the folder, inside the run folder, for the raw files measure writes
+    name: str  # names the folder: ``<scenario>-<name>``, and the section of run.json in a full run
+    saved: render.ExperimentFile  # the JSON file written alone, its format, and the chart drawn from it
+    raw: str  # the folder, inside the run folder, for the raw files measure writes (alone and in a full run)
     measure: Measure
     describe: Callable[[RunConfig], str]  # one line saying what is about to be measured
     stopped: str  # what an interruption stops, said when it happens ("the servers")
@@ -97,10 +96,11 @@ def run(
     except KeyboardInterrupt:
         print(f"interrupted: {experiment.stopped} were stopped", file=sys.stderr)
         return 130
-    files.write_json(run_dir / experiment.file, store.stamp(data, experiment.file_format, store.EXPERIMENT_VERSION))
+    saved = experiment.saved
+    files.write_json(run_dir / saved.file, store.stamp(data, saved.file_format, store.EXPERIMENT_VERSION))
     written = render.render_experiment(run_dir)
     print(f"results: {run_dir}")
-    for path in [run_dir / experiment.file, *written]:
+    for path in [run_dir / saved.file, *written]:
         print(f"  {path.relative_to(run_dir)}")
     problems = experiment.problems(data)
     for problem in problems:

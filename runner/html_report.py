@@ -27,11 +27,11 @@ from xml.etree.ElementTree import Element
 import markdown as markdown_lib  # type: ignore[import-untyped]
 from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
 
-from runner import files
+from runner import files, store
 from runner.view import RunView
 
 HTML_FILE = "report.html"
-CHARTS_DIR = "charts"
+CHARTS_DIR = store.CHARTS_DIR
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # No network, no script, no frames: images only as data: URIs, styles only from the page itself.
 CONTENT_SECURITY_POLICY = (

@@ -80,11 +80,11 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
 
 
 def burst_command(config: RunConfig, url: str, files: StepFiles) -> list[str]:
-    """The burst over time: the shape in ``loadtests/burst.py`` sets the user count, stage by stage, and ends
+    """The burst over time: the shape in ``loadtests/burst_shape.py`` sets the user count, stage by stage, and ends
     the run after the last stage; the whole run is the window (no warm-up).
 
     Always one Locust process, whatever ``client_processes`` says: distributed, Locust's master starts each stage
-    about a second late, so ``burst.py`` refuses to run that way (see there). The burst's few hundred users with
+    about a second late, so ``burst_shape.py`` refuses to run that way (see there). The burst's few hundred users with
     think time are well within one process's capacity."""
     stages = ",".join(f"{users}:{seconds:g}" for users, seconds in config.burst.stages)
     return [
@@ -148,21 +148,12 @@ def run_step(
 ) -> StepFiles:
     """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress."""
     files = StepFiles.inside(folder)
-    deadline = config.step_seconds() + SHUTDOWN_GRACE_S + 10
-    return run_locust(command(config, url, users, files), files, folder, cpus, deadline, tick)
+    return run_locust(command(config, url, users, files), files, folder, cpus, deadline(config.step_seconds()), tick)
 
 
-def run_burst(
-    config: RunConfig,
-    url: str,
-    folder: Path,
-    cpus: frozenset[int],
-    tick: Callable[[float], None] | None = None,
-) -> StepFiles:
-    """The burst over time against one server, to completion or its deadline."""
-    files = StepFiles.inside(folder)
-    deadline = config.burst.seconds + config.burst.drain_s + SHUTDOWN_GRACE_S + 10
-    return run_locust(burst_command(config, url, files), files, folder, cpus, deadline, tick)
+def deadline(load_seconds: float) -> float:
+    """When Locust is stopped whatever it is doing: its load's own length, then time to shut down and write."""
+    return load_seconds + SHUTDOWN_GRACE_S + 10
 
 
 def run_locust(

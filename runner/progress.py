@@ -27,11 +27,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from runner import store
 
-# What the locustfile writes (its PROGRESS_FORMAT and FILES_VERSION): a file of another format or version is
-# not read, and the line shows no counts rather than wrong ones.
-PROGRESS_FORMAT = "sync-async-bench/progress"
-PROGRESS_VERSION = 1
-
 
 @dataclass(frozen=True)
 class Seen:
@@ -48,7 +43,7 @@ def read_seen(path: Path) -> Seen | None:
     """The progress file's content; None before Locust has written one, or if it is not one this code reads. A
     progress line is no reason to stop a run, so nothing here raises."""
     try:
-        data = store.load_document(path, PROGRESS_FORMAT, PROGRESS_VERSION, "progress file")
+        data = store.load_document(path, store.PROGRESS_FORMAT, store.LOCUST_FILES_VERSION, "progress file")
         ends = data.get("phase_ends")
         return Seen(
             phase=str(data["phase"]),

@@ -33,12 +33,11 @@ class ExperimentFile:
     chart: str
 
 
-EXPERIMENTS = (
-    ExperimentFile(store.TIMELINE_FILE, store.TIMELINE_FORMAT, "timeline file", charts.has_timeline,
-                   charts.timeline_chart, charts.CHART_FILES["timeline"]),
-    ExperimentFile(store.BURST_FILE, store.BURST_FORMAT, "burst file", charts.has_burst, charts.burst_chart,
-                   charts.CHART_FILES["burst"]),
-)  # fmt: skip
+TIMELINE = ExperimentFile(store.TIMELINE_FILE, store.TIMELINE_FORMAT, "timeline file", charts.has_timeline,
+                          charts.timeline_chart, charts.CHART_FILES["timeline"])  # fmt: skip
+BURST = ExperimentFile(store.BURST_FILE, store.BURST_FORMAT, "burst file", charts.has_burst, charts.burst_chart,
+                       charts.CHART_FILES["burst"])  # fmt: skip
+EXPERIMENTS = (TIMELINE, BURST)
 
 
 def _with_svg(png: Path) -> list[Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import signal
@@ -27,9 +26,10 @@ from rich.console import Console
 from runner import charts, files, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.environment import describe
+from runner.loadgen import StepFiles
 from runner.processes import plan_cpus
 from runner.servers import ServerError
-from runner.stats import read_raw
+from runner.stats import read_raw, read_window
 from runner.sweep import RESOURCES_FILE, Step, measure_step
 
 SOAK_FORMAT = "sync-async-bench/soak"
@@ -160,7 +160,7 @@ def run_soak(config: RunConfig, max_growth: float, console: Console) -> tuple[Pa
     with store.locked(run_dir):
         record = measure_step(config, step, run_dir, cpus, _progress(console, config))
         step_dir = run_dir / record["files"]
-        window = json.loads((step_dir / "window.json").read_text(encoding="utf-8")) if record.get("figures") else {}
+        window = read_window(StepFiles.inside(step_dir).meta) if record.get("figures") else {}
         start, end = window.get("window_start"), window.get("window_end")
         figures = record.get("figures") or {}
         failures = int((figures.get("latency") or {}).get("failures") or 0)

@@ -50,9 +50,6 @@ PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 MIN_REQUESTS = {0.90: 10, 0.95: 20, 0.99: 100}
 # The coverage of every interval stored with a figure.
 CONFIDENCE = 0.95
-# The locustfile's --meta-file (window.json), as it stamps it (its WINDOW_FORMAT and FILES_VERSION).
-WINDOW_FORMAT = "sync-async-bench/window"
-WINDOW_VERSION = 1
 
 
 class OutputError(RuntimeError):
@@ -252,7 +249,7 @@ def read_window(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise OutputError(f"{path} was not written (Locust did not finish normally)")
     try:
-        return store.load_document(path, WINDOW_FORMAT, WINDOW_VERSION, "window file")
+        return store.load_document(path, store.WINDOW_FORMAT, store.LOCUST_FILES_VERSION, "window file")
     except store.ResultsError as error:
         raise OutputError(str(error)) from None
 

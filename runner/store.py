@@ -29,6 +29,13 @@ TIMELINE_FORMAT = "sync-async-bench/timeline"
 BURST_FILE = "burst.json"
 BURST_FORMAT = "sync-async-bench/burst"
 EXPERIMENT_VERSION = 1
+# The files Locust writes for the runner (loadtests/locustfile.py): the window and the client's CPU, and the live
+# counts the progress line reads.
+WINDOW_FORMAT = "sync-async-bench/window"
+PROGRESS_FORMAT = "sync-async-bench/progress"
+LOCUST_FILES_VERSION = 1
+# Charts go here, under a run's (or an experiment's) folder.
+CHARTS_DIR = "charts"
 SUMMARY_FILE = "summary.csv"
 
 SUMMARY_COLUMNS = (

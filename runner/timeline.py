@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner import experiment, store
+from runner import experiment, render
 from runner.config import RunConfig, ServerConfig
 from runner.processes import CpuPlan
 from runner.servers import HOST, ServerError, serve
@@ -142,22 +142,18 @@ def describe(config: RunConfig) -> str:
     return "timeline: two pages and a short request together, on one sync worker and one event loop"
 
 
+# The experiment, as the full run (runner.cli) and ``python -m runner.timeline`` both run it.
+EXPERIMENT = experiment.Experiment("timeline", render.TIMELINE, "raw/timeline", measure, describe, "the servers")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = experiment.parser("python -m runner.timeline", __doc__ or "", "whose workload to use")
     parser.add_argument(
         "--rounds", type=experiment.at_least_one, default=3, help="rounds to measure after the warm-up (default 3)"
     )
     args = parser.parse_args(argv)
-    timeline = experiment.Experiment(
-        name="timeline",
-        file=store.TIMELINE_FILE,
-        file_format=store.TIMELINE_FORMAT,
-        raw="raw",
-        measure=partial(measure, rounds=args.rounds),
-        describe=describe,
-        stopped="the servers",
-    )
-    return experiment.run(timeline, args.scenario, args.results_dir)
+    rounds = replace(EXPERIMENT, measure=partial(measure, rounds=args.rounds))
+    return experiment.run(rounds, args.scenario, args.results_dir)
 
 
 if __name__ == "__main__":

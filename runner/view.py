@@ -234,8 +234,8 @@ class RunView:
     # --- summary.csv --------------------------------------------------------------------------------------------
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One row per (server, users), in the order of ``store.SUMMARY_COLUMNS``: repeats folded into their
-        medians and spread, the model's columns beside the measured ones."""
+        """One row per (server, users), keyed by the names of ``store.SUMMARY_COLUMNS`` (the writer orders them):
+        repeats folded into their medians and spread, the model's columns beside the measured ones."""
         rows = []
         for (name, users), group in self.groups.items():
             step = group.record

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import files, stats, store
+from runner import files, store
 from runner.config import load_config
 from runner.view import RunView
 
@@ -352,5 +352,5 @@ def save_in(folder: Path, run: dict[str, Any]) -> Path:
 
 def window_file(path: Path, meta: Mapping[str, Any]) -> Path:
     """A step's ``window.json`` as the locustfile writes it: ``meta`` with the window file's format and version."""
-    path.write_text(json.dumps(store.stamp(meta, stats.WINDOW_FORMAT, stats.WINDOW_VERSION)), encoding="utf-8")
+    path.write_text(json.dumps(store.stamp(meta, store.WINDOW_FORMAT, store.LOCUST_FILES_VERSION)), encoding="utf-8")
     return path

@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def test_run_alone_it_writes_a_versioned_burst_json_and_its_chart(
         asked.append(folder)
         return burst_data()
 
-    monkeypatch.setattr(burst, "measure", measure)
+    monkeypatch.setattr(burst, "EXPERIMENT", replace(burst.EXPERIMENT, measure=measure))
     monkeypatch.setenv("BENCH_PIN_CPUS", "false")
     results = tmp_path / "results"
     assert burst.main([str(write_scenario(name="alone", burst=SMALL_BURST)), "--results-dir", str(results)]) == 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner import experiment, store
+from runner import experiment, render, store
 from runner.config import RunConfig, ScenarioError
 from runner.processes import CpuPlan
 from runner.servers import ServerError
@@ -36,8 +36,7 @@ def raising(error: BaseException) -> Callable[[RunConfig, CpuPlan, Path], dict[s
 def trial(**changes: Any) -> experiment.Experiment:
     values: dict[str, Any] = {
         "name": "timeline",
-        "file": store.TIMELINE_FILE,
-        "file_format": store.TIMELINE_FORMAT,
+        "saved": render.TIMELINE,
         "raw": "raw",
         "measure": fake_measure,
         "describe": lambda config: f"trying {config.name}",
@@ -139,8 +138,7 @@ def test_problems_inside_a_finished_experiment_exit_1_and_keep_the_file(
 
     experiment_ = trial(
         name="burst",
-        file=store.BURST_FILE,
-        file_format=store.BURST_FORMAT,
+        saved=render.BURST,
         measure=measure,
         problems=lambda data: ["burst on fastapi-uvicorn failed: Locust wrote nothing"],
     )

@@ -20,8 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-import plots
-from runner import servers, store
+from runner import render, servers, store
 from runner.config import load_config
 from tests.scenarios import SMALL_BURST, small_scenario
 
@@ -220,7 +219,7 @@ def test_plots_redraws_from_saved_data_alone(
     copy.mkdir()
     source = (results / "latest").resolve()
     (copy / "run.json").write_bytes((source / "run.json").read_bytes())
-    written = plots.render(copy)
+    written = render.render(copy)
     assert {p.name for p in written} >= {"response_times.png", "throughput.png", "report.md", "summary.csv"}
     assert (copy / "summary.csv").read_text() == (source / "summary.csv").read_text()
 

@@ -12,8 +12,6 @@ from rich.console import Console
 
 from runner import store
 from runner.progress import (
-    PROGRESS_FORMAT,
-    PROGRESS_VERSION,
     Seen,
     SweepProgress,
     about,
@@ -42,7 +40,9 @@ class Clock:
 def progress_file(path: Path, **fields: Any) -> Path:
     """A progress file as the locustfile writes it."""
     content = {"phase": "window", "phase_ends": NOW + 7, "requests": 1234, "failures": 3, **fields}
-    path.write_text(json.dumps(store.stamp(content, PROGRESS_FORMAT, PROGRESS_VERSION)), encoding="utf-8")
+    path.write_text(
+        json.dumps(store.stamp(content, store.PROGRESS_FORMAT, store.LOCUST_FILES_VERSION)), encoding="utf-8"
+    )
     return path
 
 
@@ -66,10 +66,15 @@ def test_no_progress_file_yet_is_nothing_seen(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content",
     [
-        {"format": PROGRESS_FORMAT, "format_version": PROGRESS_VERSION + 1, "phase": "window"},
+        {"format": store.PROGRESS_FORMAT, "format_version": store.LOCUST_FILES_VERSION + 1, "phase": "window"},
         {"format": "sync-async-bench/window", "format_version": 1},
-        {"format": PROGRESS_FORMAT, "format_version": PROGRESS_VERSION, "phase": "window", "requests": "many"},
-        {"format": PROGRESS_FORMAT, "format_version": PROGRESS_VERSION},
+        {
+            "format": store.PROGRESS_FORMAT,
+            "format_version": store.LOCUST_FILES_VERSION,
+            "phase": "window",
+            "requests": "many",
+        },
+        {"format": store.PROGRESS_FORMAT, "format_version": store.LOCUST_FILES_VERSION},
     ],
     ids=["unknown version", "another format", "a count that is no number", "no fields"],
 )

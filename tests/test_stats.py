@@ -15,8 +15,6 @@ from scipy.stats import binom  # type: ignore[import-untyped]
 
 from runner import store
 from runner.stats import (
-    WINDOW_FORMAT,
-    WINDOW_VERSION,
     Latency,
     OutputError,
     percentile,
@@ -332,7 +330,7 @@ DAMAGED = [
     pytest.param(
         "window.json",
         "replace",
-        json.dumps(store.stamp({"test_start": 1.0, "unfinished": []}, WINDOW_FORMAT, WINDOW_VERSION)),
+        json.dumps(store.stamp({"test_start": 1.0, "unfinished": []}, store.WINDOW_FORMAT, store.LOCUST_FILES_VERSION)),
         id="window never opened",
     ),
     pytest.param("window.json", "replace", '{"window_start": 1000.0, "window_end": 1010.0}', id="window unversioned"),
@@ -362,7 +360,7 @@ def test_a_damaged_output_file_is_named(tmp_path: Path, name: str, how: str, tex
 
 def test_the_window_file_is_read_with_its_format_and_version(tmp_path: Path) -> None:
     meta = read_window(window_file(tmp_path / "window.json", {"window_start": 1.0, "window_end": 2.0}))
-    assert (meta["format"], meta["format_version"]) == (WINDOW_FORMAT, WINDOW_VERSION)
+    assert (meta["format"], meta["format_version"]) == (store.WINDOW_FORMAT, store.LOCUST_FILES_VERSION)
     assert meta["window_end"] == 2.0
 
 
@@ -370,8 +368,11 @@ def test_the_window_file_is_read_with_its_format_and_version(tmp_path: Path) -> 
     ("stamped", "needle"),
     [
         ({"format": "sync-async-bench/run", "format_version": 1}, "not a window file"),
-        ({"format": WINDOW_FORMAT, "format_version": WINDOW_VERSION + 1}, f"format version {WINDOW_VERSION + 1}"),
-        ({"format": WINDOW_FORMAT}, "format version None"),
+        (
+            {"format": store.WINDOW_FORMAT, "format_version": store.LOCUST_FILES_VERSION + 1},
+            f"format version {store.LOCUST_FILES_VERSION + 1}",
+        ),
+        ({"format": store.WINDOW_FORMAT}, "format version None"),
         ({}, "not a window file"),
     ],
 )

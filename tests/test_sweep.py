@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runner import progress, store, sweep
+from runner import store, sweep
 from runner.config import RunConfig, load_config
-from runner.processes import CpuPlan, plan_cpus
+from runner.processes import CpuPlan
 from runner.sweep import CLIENT_SATURATED_PCT, SERVER_SATURATED_PCT, plan_steps, saturation, step_line
 from tests.runs import ASYNC, SYNC, step, unfinished_run
 
@@ -51,34 +50,6 @@ def test_plan_steps_loops_over_users_outside_and_servers_inside() -> None:
 def test_plan_steps_folders_are_distinct() -> None:
     steps = plan_steps(load_config("default"))
     assert len({s.folder_name for s in steps}) == len(steps)
-
-
-def test_plan_cpus_without_pinning_pins_nothing_and_says_so() -> None:
-    plan = plan_cpus(pin=False, server_cores=1)
-    assert plan.client == frozenset()
-    assert plan.server == frozenset()
-    assert not plan.pinned
-    assert "not pinned" in plan.note
-
-
-def test_plan_cpus_with_too_few_cores_pins_nothing_and_says_why() -> None:
-    available = len(os.sched_getaffinity(0))
-    plan = plan_cpus(pin=True, server_cores=available)
-    assert not plan.pinned
-    assert "not pinned" in plan.note
-    assert f"{available} core(s) available" in plan.note
-
-
-def test_plan_cpus_with_pinning_gives_client_and_server_separate_cores() -> None:
-    available = os.sched_getaffinity(0)
-    if len(available) < 2:
-        pytest.skip("needs at least two usable cores")
-    plan = plan_cpus(pin=True, server_cores=1)
-    assert plan.pinned
-    assert plan.server == {max(available)}
-    assert plan.client == available - plan.server  # every core the server does not have
-    assert not plan.client & plan.server
-    assert plan.client | plan.server <= available
 
 
 # --- the line a finished step prints ----------------------------------------------------------------------------------
@@ -147,7 +118,7 @@ def fake_measure(
     folder = sweep.new_step_folder(run_dir / "raw" / planned.folder_name)
     seen = {"phase": "window", "phase_ends": None, "requests": 42, "failures": 0}
     (folder / "progress.json").write_text(
-        json.dumps(store.stamp(seen, progress.PROGRESS_FORMAT, progress.PROGRESS_VERSION)), encoding="utf-8"
+        json.dumps(store.stamp(seen, store.PROGRESS_FORMAT, store.LOCUST_FILES_VERSION)), encoding="utf-8"
     )
     if watch is not None:
         watch(folder / "progress.json")

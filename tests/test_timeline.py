@@ -142,7 +142,7 @@ def test_run_alone_it_writes_a_versioned_timeline_json_and_its_chart(
     assert timeline.main(argv) == 0
     (run_dir,) = results.iterdir()
     assert run_dir.name.endswith("-alone-timeline")
-    assert asked == [(run_dir / "raw", 2)]
+    assert asked == [(run_dir / "raw" / "timeline", 2)]
     data = store.load_document(run_dir / store.TIMELINE_FILE, store.TIMELINE_FORMAT, store.EXPERIMENT_VERSION)
     assert data["servers"] == timeline_data(2)["servers"]
     assert (run_dir / "charts" / "timeline.png").read_bytes().startswith(PNG_SIGNATURE)
