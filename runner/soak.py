@@ -27,6 +27,7 @@ from runner import charts, files, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.environment import describe
 from runner.loadgen import StepFiles
+from runner.numbers import fmt, fmt_ms
 from runner.processes import plan_cpus
 from runner.servers import ServerError
 from runner.stats import read_raw, read_window
@@ -129,14 +130,16 @@ def report(config: RunConfig, record: dict[str, Any], verdict: Verdict) -> str:
         "",
     ]
     lines += [f"- **Failed:** {reason}" for reason in verdict.reasons]
+    requests = f"{latency.get('requests')} completed, {verdict.failures} failed, {verdict.unfinished} unanswered"
+    speed = f"{fmt(figures.get('rps'))} requests/s"
+    times = ", ".join(f"{key} {fmt_ms(latency.get(f'{key}_ms'))}" for key in ("p50", "p99", "max"))
+    memory = f"{verdict.baseline_mb:.1f} MB after the warm-up, {verdict.final_mb:.1f} MB at the end"
+    growth = f"{verdict.growth_pct:+.1f}%; limit +{verdict.limit_pct:.0f}%"
+    cpu = f"server {fmt(record.get('server_cpu_pct'), 0)}% of its core, Locust {fmt(figures.get('client_cpu_pct'), 0)}%"
     lines += [
-        f"- Requests: {latency.get('requests')} completed, {verdict.failures} failed, {verdict.unfinished} unanswered;"
-        f" {figures.get('rps', math.nan):.1f} requests/s; p50 {latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')}"
-        f" ms, max {latency.get('max_ms', math.nan):.0f} ms.",
-        f"- Resident memory: {verdict.baseline_mb:.1f} MB after the warm-up, {verdict.final_mb:.1f} MB at the end "
-        f"({verdict.growth_pct:+.1f}%; limit +{verdict.limit_pct:.0f}%).",
-        f"- Server CPU {record.get('server_cpu_pct') or math.nan:.0f}% of its core; Locust "
-        f"{figures.get('client_cpu_pct') or math.nan:.0f}% of its own.",
+        f"- Requests: {requests}; {speed}; {times}.",
+        f"- Resident memory: {memory} ({growth}).",
+        f"- CPU: {cpu} of its own.",
         "",
         "![Soak](charts/soak.png)",
         "",

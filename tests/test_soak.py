@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner import soak
+from runner.config import load_config
 from runner.soak import judge, memory_ends
 from tests.scenarios import small_scenario
 
@@ -49,6 +50,26 @@ def test_memory_ends_use_medians_so_one_peak_decides_nothing() -> None:
     baseline, final = memory_ends(samples, start=0.0, end=40.0)
     assert baseline == pytest.approx(100.0)
     assert final == pytest.approx(100.0)
+
+
+def test_the_soak_report_gives_its_figures_with_units_and_dashes_for_what_is_missing() -> None:
+    config = load_config("soak")
+    record = {
+        "server": "fastapi-uvicorn",
+        "workers": 1,
+        "users": 500,
+        "server_cpu_pct": 81.4,
+        "figures": {
+            "rps": 92.25,
+            "client_cpu_pct": None,
+            "latency": {"requests": 2767, "p50_ms": 187.3, "p99_ms": 1234.0, "max_ms": None},
+        },
+    }
+    text = soak.report(config, record, judge(0, 0, 50.0, 51.0, 0.10))
+    assert "PASSED" in text
+    assert "- Requests: 2767 completed, 0 failed, 0 unanswered; 92.2 requests/s; p50 187 ms, p99 1.2 s, max –." in text
+    assert "- Resident memory: 50.0 MB after the warm-up, 51.0 MB at the end (+2.0%; limit +10%)." in text
+    assert "- CPU: server 81% of its core, Locust –% of its own." in text
 
 
 @pytest.mark.integration
