@@ -1,1 +1,0 @@
-from runner import cli
