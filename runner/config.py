@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from async_app.settings import ANYIO_THREAD_LIMIT
 from simdb import ConfigError, DatabaseConfig, WorkloadConfig
@@ -28,6 +29,7 @@ Endpoints = Literal["async", "def", "blocking"]
 # How one configuration serves requests: gunicorn's worker class or the style of uvicorn's endpoints.
 Mode = Literal["sync", "gthread", "gevent", "async", "def", "blocking"]
 Kind = Literal["sync", "async"]
+Driver = Literal["psycopg", "asyncpg", "sqlalchemy"]
 
 # Each server type, the scenario key that chooses its mode, and its modes. The first mode is the default: what
 # every scenario meant before the other modes existed (gunicorn sync workers, uvicorn with `async def` endpoints).
@@ -55,6 +57,27 @@ MODE_SIZES: dict[Mode, tuple[str, int]] = {
     "gevent": ("connections", 1000),
     "def": ("thread_limit", ANYIO_THREAD_LIMIT),
 }
+
+
+# The PostgreSQL drivers each mode can use: a blocking face for a thread that waits (gunicorn's sync and gthread
+# workers, FastAPI's def endpoints and the blocking mistake), an awaitable one for an event loop. gevent would need
+# a driver that yields to its hub; it is not offered with PostgreSQL.
+DRIVERS: dict[Mode, tuple[Driver, ...]] = {
+    "sync": ("psycopg", "sqlalchemy"),
+    "gthread": ("psycopg", "sqlalchemy"),
+    "gevent": (),
+    "async": ("psycopg", "asyncpg", "sqlalchemy"),
+    "def": ("psycopg", "sqlalchemy"),
+    "blocking": ("psycopg", "sqlalchemy"),
+}
+DEFAULT_DRIVER: Driver = "psycopg"
+DRIVER_TEXT: dict[str, str] = {
+    "psycopg": "psycopg 3 pool",
+    "asyncpg": "asyncpg pool",
+    "sqlalchemy": "SQLAlchemy ORM session",
+}
+# Connections the harness itself holds on the database during a run (the schema check, the activity sampler).
+HARNESS_CONNECTIONS = 2
 
 
 class ScenarioError(Exception):
@@ -148,6 +171,8 @@ class ServerConfig:
     connections: int | None = None
     endpoints: Endpoints | None = None
     thread_limit: int | None = None
+    # The PostgreSQL driver (backend = "postgres" only; build_config fills in the default): see DRIVERS.
+    driver: Driver | None = None
 
     def __post_init__(self) -> None:
         """Check the combination and fill in the defaults (a frozen dataclass sets them through object)."""
@@ -181,6 +206,9 @@ class ServerConfig:
                 object.__setattr__(self, key, default)
             elif not _whole_positive(value):
                 raise ServerSettingError(key, f"must be a whole number > 0, got {value!r}")
+        if self.driver is not None and self.driver not in DRIVERS[mode]:
+            known = " | ".join(f'"{d}"' for d in DRIVERS[mode]) or "none (not with PostgreSQL)"
+            raise ServerSettingError("driver", f"is {self.driver!r}; {self.server} {mode} takes {known}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerConfig:
@@ -231,19 +259,22 @@ class ServerConfig:
         """A short human text: what the report's setup and the chart legends say about this configuration."""
         workers, mode = self.workers, self.mode
         if mode == "sync":
-            return f"{workers} sync worker{_s(workers)}"
+            return f"{workers} sync worker{_s(workers)}{self._via()}"
         if mode in ("gthread", "gevent"):
             unit = "thread" if mode == "gthread" else "connection"
             size = self.per_worker or 0
-            return f"{workers} worker{_s(workers)} x {size} {unit}{_s(size)} ({mode})"
+            return f"{workers} worker{_s(workers)} x {size} {unit}{_s(size)} ({mode}){self._via()}"
         loops = f"{workers} event loop{_s(workers)}"
         if mode == "def":
             each = " each" if workers > 1 else ""
             limit = self.per_worker or 0
-            return f"{loops}, def endpoints in {_a(limit)} {limit}-thread pool{each}"
+            return f"{loops}, def endpoints in {_a(limit)} {limit}-thread pool{each}{self._via()}"
         if mode == "blocking":
-            return f"{loops}, blocking call inside async def"
-        return f"{loops}, async def endpoints"
+            return f"{loops}, blocking call inside async def{self._via()}"
+        return f"{loops}, async def endpoints{self._via()}"
+
+    def _via(self) -> str:
+        return f", {DRIVER_TEXT[self.driver]}" if self.driver else ""
 
 
 def _s(count: int) -> str:
@@ -288,11 +319,40 @@ class RunConfig:
         return path if path.is_absolute() else ROOT / path
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The configuration as recorded in run.json: a password in the database URL is masked."""
+        data = asdict(self)
+        data["database"]["url"] = mask_url(self.database.url)
+        return data
 
     def step_seconds(self) -> float:
         """The longest a step's load can last: warm-up, window, and the drain bound."""
         return self.load.warmup_s + self.load.measure_s + self.load.drain_s
+
+
+def mask_url(url: str) -> str:
+    """A database URL fit to record or print: its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_connections(config: RunConfig, max_connections: int) -> None:
+    """Refuse a run whose pools could not all connect: each server's processes x pool_size, plus the harness's
+    own connections, must fit the database's max_connections (one server runs at a time)."""
+    if config.database.backend != "postgres":
+        return
+    for spec in config.servers:
+        wanted = spec.processes * config.database.pool_size + HARNESS_CONNECTIONS
+        if wanted > max_connections:
+            raise ScenarioError(
+                f"{config.source}: {spec.name} needs {spec.processes} process(es) x pool_size "
+                f"{config.database.pool_size} + {HARNESS_CONNECTIONS} for the harness = {wanted} connections, but "
+                f"the database allows max_connections = {max_connections}; lower pool_size or workers, or raise "
+                "max_connections"
+            )
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -407,6 +467,7 @@ class Override:
     env: str
     flag: str
     help: str
+    secret: bool = False  # recorded masked (a database URL carries a password)
 
 
 OVERRIDES: tuple[Override, ...] = (
@@ -428,6 +489,23 @@ OVERRIDES: tuple[Override, ...] = (
         "Locust worker processes (1: one plain process; N > 1: a master and N workers)",
     ),
     Override("run", "pin_cpus", _bool, "BENCH_PIN_CPUS", "--pin-cpus", "pin client and server to separate cores"),
+    Override(
+        "database",
+        "url",
+        str,
+        "DATABASE_URL",
+        "--database-url",
+        'an existing PostgreSQL server (postgresql://...), for backend = "postgres"',
+        secret=True,
+    ),
+    Override(
+        "database",
+        "allow_remote",
+        _bool,
+        "BENCH_ALLOW_REMOTE_DATABASE",
+        "--allow-remote-database",
+        "allow a database server that is not on this machine",
+    ),
     Override("run", "results_dir", str, "BENCH_RESULTS_DIR", "--results-dir", "where run folders are created"),
 )
 
@@ -445,6 +523,9 @@ def apply_overrides(
         ):
             if text is None or text == "":
                 continue
+            if override.section == "database" and merged.get("database", {}).get("backend") != "postgres":
+                # DATABASE_URL is a common variable on a developer's machine: it only matters for a real database.
+                continue
             try:
                 value = override.parse(text)
             except ValueError as error:
@@ -453,7 +534,8 @@ def apply_overrides(
             if not isinstance(section, dict):
                 raise ScenarioError(f"[{override.section}] must be a table")
             section[override.key] = value
-            applied.append(f"{override.section}.{override.key}={text} ({origin})")
+            shown = mask_url(text) if override.secret else text
+            applied.append(f"{override.section}.{override.key}={shown} ({origin})")
     return merged, applied
 
 
@@ -461,7 +543,9 @@ def apply_overrides(
 
 TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run", "burst"}
 # Counts cross into server processes as text and are read back as int there, so they must be whole here.
-WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed"}
+WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed", "pool_size", "max_connections"}
+# The database's settings that are not numbers, and the type each must have.
+DATABASE_TEXT_KEYS: dict[str, type] = {"backend": str, "url": str, "allow_remote": bool}
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], path: Path) -> None:
@@ -601,6 +685,11 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
     _check_keys("database.", database_table, {f.name for f in fields(DatabaseConfig)}, path)
     for section, table in (("workload", workload_table), ("database", database_table)):
         for key, value in table.items():
+            if section == "database" and key in DATABASE_TEXT_KEYS:
+                if not isinstance(value, DATABASE_TEXT_KEYS[key]):
+                    kind = "true or false" if DATABASE_TEXT_KEYS[key] is bool else "a string"
+                    raise ScenarioError(f"{path}: 'database.{key}' must be {kind}, got {value!r}")
+                continue
             integer = key in WHOLE_NUMBER_KEYS
             _positive(value, f"{section}.{key}", path, allow_zero=True, integer=integer)
     try:
@@ -625,11 +714,30 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
         load=load,
         workload=workload,
         database=database,
-        servers=_build_servers(data.get("servers"), path),
+        servers=_servers_for(database, _build_servers(data.get("servers"), path), path),
         run=run,
         overrides=overrides,
         burst=_build_burst(_table(data, "burst", path), path),
     )
+
+
+def _servers_for(database: DatabaseConfig, servers: tuple[ServerConfig, ...], path: Path) -> tuple[ServerConfig, ...]:
+    """Each server's driver, as the backend needs: none with the simulated database, the default one where a
+    PostgreSQL server names none (so run.json says which ran), and no gevent worker with PostgreSQL."""
+    out = []
+    for index, spec in enumerate(servers):
+        where = f"{path}: servers[{index}] ({spec.name})"
+        if database.backend != "postgres":
+            if spec.driver is not None:
+                raise ScenarioError(f'{where}: driver applies only to [database] backend = "postgres"')
+            out.append(spec)
+            continue
+        if not DRIVERS[spec.mode]:
+            raise ScenarioError(
+                f"{where}: {spec.server} {spec.mode} cannot wait on PostgreSQL (no driver yields to it)"
+            )
+        out.append(spec if spec.driver is not None else replace(spec, driver=DEFAULT_DRIVER))
+    return tuple(out)
 
 
 def load_config(
@@ -672,10 +780,11 @@ def resume_config(
         )
     merged, _ = apply_overrides(data, environ, flags)
     current = build_config(merged, path, sha)
+    # Compared as recorded (a saved URL's password is masked); the resumed run keeps the URL given now.
     changed = [
         name
         for name in ("load", "workload", "database", "servers", "burst")
-        if asdict(current)[name] != asdict(config)[name]
+        if current.to_dict()[name] != config.to_dict()[name]
     ]
     changed += [
         f"run.{key}"
@@ -687,4 +796,4 @@ def resume_config(
             f"resuming {run_dir.name} with different settings ({', '.join(changed)}) would mix two experiments; "
             "drop the overrides, or start a new run"
         )
-    return replace(config, run=replace(config.run, results_dir=str(run_dir.parent)))
+    return replace(config, database=current.database, run=replace(config.run, results_dir=str(run_dir.parent)))

@@ -12,7 +12,8 @@ measurement than the one being predicted shows:
   needs is learned where the CPU was not the limit, and the throughput where it is remains a prediction.
 * **Slots** come from the server's configuration (``ServerConfig.slots``); **cores** are the ones the server
   was pinned to (or the machine's when pinning was off), at most one per process, since a Python process runs
-  its Python code on one core at a time; the **database capacity** is per process, so ``capacity x processes``.
+  its Python code on one core at a time; the **database capacity** is per process, so ``capacity x processes``
+  (with PostgreSQL, ``pool_size x processes``).
 * **Think time** is the mean of Locust's uniform think time; the mix is the scenario's task weights.
 
 Efficiency is measured throughput over the model's: 1.0 is the model met, below it the server (or the harness)
@@ -104,7 +105,9 @@ def system(config: RunConfig, spec: ServerConfig, calibration: Calibration, core
         )
     if load.short_weight > 0:
         mix.append(model.RequestClass("short", load.short_weight, workload.short_query_ms / 1000, overhead_s))
-    capacity = config.database.capacity
+    # The database's capacity per process: the simulated pool (0: none), or a real pool of pool_size connections.
+    database = config.database
+    capacity = database.pool_size if database.backend == "postgres" else database.capacity
     return model.System(
         demand=model.Demand(think_s=load.think_mean_s, mix=tuple(mix)),
         server=model.Server(

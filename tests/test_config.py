@@ -12,13 +12,16 @@ import pytest
 
 from runner.cli import main
 from runner.config import (
+    HARNESS_CONNECTIONS,
     LoadConfig,
     RunConfig,
     ScenarioError,
     ServerConfig,
     ServerSettingError,
+    check_connections,
     config_from_dict,
     load_config,
+    mask_url,
 )
 
 SERVERS = """
@@ -31,6 +34,8 @@ workers = 2
 name = "async"
 server = "uvicorn"
 """
+
+PG = '[database]\nbackend = "postgres"\n'
 
 LOAD = """
 [load]
@@ -301,7 +306,7 @@ REFUSED = [
         {"servers": '[[servers]]\nserver = "gunicorn"\nworkers = 1.5\n'}, ["servers[0].workers"], id="workers 1.5"
     ),
     pytest.param({"extra": "[workload]\nlisting_ms = -5\n"}, ["workload.listing_ms"], id="workload out of range"),
-    pytest.param({"extra": "[database]\npool_size = 5\n"}, ["database.pool_size"], id="unknown database key"),
+    pytest.param({"extra": "[database]\npool_sise = 5\n"}, ["database.pool_sise"], id="unknown database key"),
     pytest.param({"extra": "[database]\ncapacity = 2.5\n"}, ["database.capacity"], id="fractional capacity"),
     pytest.param({"extra": "[workload]\nlisting_rows = 2.5\n"}, ["workload.listing_rows"], id="fractional rows"),
     # The server matrix: each size belongs to one mode, each mode key to one server.
@@ -360,7 +365,23 @@ REFUSED = [
     ),
     pytest.param(
         {"servers": SERVERS + 'endpoints = "def"\nthreads = 2\n'}, ["servers[1].threads"], id="second server named"
+    ),  # The real database: a driver belongs to PostgreSQL, and to a mode that can wait on it.
+    pytest.param({"extra": '[database]\nbackend = "mysql"\n'}, ["backend", "simulated, postgres"], id="backend"),
+    pytest.param({"servers": SERVERS + 'driver = "asyncpg"\n'}, ["servers[1]", "driver", "postgres"], id="driver sim"),
+    pytest.param(
+        {"extra": PG, "servers": SERVERS.replace("workers = 2", 'workers = 2\ndriver = "asyncpg"')},
+        ["servers[0].driver", "'asyncpg'", '"psycopg" | "sqlalchemy"'],
+        id="asyncpg on gunicorn",
     ),
+    pytest.param(
+        {"extra": PG, "servers": SERVERS.replace("workers = 2", 'workers = 2\nworker_class = "gevent"')},
+        ["servers[0]", "gevent", "PostgreSQL"],
+        id="gevent with postgres",
+    ),
+    pytest.param({"extra": '[database]\nurl = "postgresql://h/db"\n'}, ["url", '"postgres"'], id="url simulated"),
+    pytest.param({"extra": PG + 'allow_remote = "yes"\n'}, ["database.allow_remote", "true or false"], id="remote"),
+    pytest.param({"extra": PG + "pool_size = 0\n"}, ["pool_size", "at least 1"], id="pool size 0"),
+    pytest.param({"extra": PG + "capacity = 4\n"}, ["capacity", "pool_size"], id="capacity with postgres"),
 ]
 
 
@@ -540,3 +561,57 @@ def test_cli_dry_run_shows_the_overrides(tmp_path: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "users [3]" in out
     assert "--users" in out
+
+
+# --- the real database ------------------------------------------------------------------------------------------
+
+
+def test_a_postgres_scenario_gives_every_server_a_driver_and_records_it(tmp_path: Path) -> None:
+    servers = SERVERS + 'driver = "asyncpg"\n'
+    config = load_config(str(scenario(tmp_path, extra=PG + "pool_size = 4\n", servers=servers)))
+    assert [s.driver for s in config.servers] == ["psycopg", "asyncpg"]
+    assert config.database.pool_size == 4
+    assert config.to_dict()["servers"][0]["driver"] == "psycopg"
+    assert config.servers[1].describe() == "1 event loop, async def endpoints, asyncpg pool"
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_a_password_in_the_database_url_is_never_recorded(tmp_path: Path) -> None:
+    path = scenario(tmp_path, extra=PG)
+    config = load_config(str(path), environ={"DATABASE_URL": "postgresql://bench:s3cret@db.local:5433/bench"})
+    assert config.database.url == "postgresql://bench:s3cret@db.local:5433/bench"  # what the servers get
+    recorded = json.dumps(config.to_dict())
+    assert "s3cret" not in recorded
+    assert config.to_dict()["database"]["url"] == "postgresql://bench:***@db.local:5433/bench"
+    assert any("postgresql://bench:***@db.local:5433/bench" in o for o in config.overrides)
+
+
+def test_database_url_in_the_environment_is_left_alone_for_the_simulated_database(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path)), environ={"DATABASE_URL": "postgresql://u:p@elsewhere/db"})
+    assert config.database.backend == "simulated" and config.database.url == ""
+    assert config.overrides == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("", ""),
+        ("postgresql://localhost/bench", "postgresql://localhost/bench"),
+        ("postgresql://u@h:5/db", "postgresql://u@h:5/db"),
+        ("postgresql://u:p%40ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+    ],
+)
+def test_mask_url_hides_only_the_password(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_pools_that_do_not_fit_max_connections_are_refused_naming_both_numbers(tmp_path: Path) -> None:
+    servers = SERVERS.replace("workers = 2", "workers = 9")
+    config = load_config(str(scenario(tmp_path, extra=PG + "pool_size = 11\n", servers=servers)))
+    check_connections(config, 9 * 11 + HARNESS_CONNECTIONS)  # fits exactly
+    with pytest.raises(ScenarioError) as caught:
+        check_connections(config, 9 * 11 + HARNESS_CONNECTIONS - 1)
+    message = str(caught.value)
+    assert "sync" in message and "pool_size 11" in message and "= 101 connections" in message
+    assert "max_connections = 100" in message
+    check_connections(load_config(str(scenario(tmp_path))), 1)  # the simulated database has no connections
