@@ -26,18 +26,34 @@ class ConfigError(ValueError):
     """A database or workload setting is malformed; the message names the setting."""
 
 
+BACKENDS = ("simulated", "postgres")
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
-    """How the simulated database behaves in one server process.
+    """What a server process waits on, and how.
 
-    ``capacity`` models a connection pool: at most that many queries run at once per process and the rest wait
-    for a free connection (0 means unlimited). ``jitter`` spreads each query's latency uniformly by ±that
-    fraction; ``seed`` makes the spread repeatable from run to run.
+    ``backend`` is ``simulated`` (this module: sleeps with the scenario's latencies) or ``postgres`` (a real
+    PostgreSQL, see the ``pgdb`` package, where each query waits the same latencies with ``pg_sleep`` inside the
+    query, so the connection, the protocol, the rows and the pool are real).
+
+    Simulated: ``capacity`` models a connection pool: at most that many queries run at once per process and the
+    rest wait for a free connection (0 means unlimited). ``jitter`` spreads each query's latency uniformly by
+    ±that fraction; ``seed`` makes the spread repeatable from run to run.
+
+    PostgreSQL: ``pool_size`` connections per server process (the model's database resource is pool_size x
+    processes); ``url`` an existing server (empty: the harness's own throwaway cluster, with ``max_connections``);
+    ``allow_remote`` must be set for a server that is not on this machine.
     """
 
     capacity: int = 0
     jitter: float = 0.0
     seed: int = 1
+    backend: str = "simulated"
+    pool_size: int = 10
+    url: str = ""
+    max_connections: int = 100
+    allow_remote: bool = False
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
@@ -46,27 +62,45 @@ class DatabaseConfig:
             )
         if not 0.0 <= self.jitter < 1.0:
             raise ConfigError(f"jitter must be a fraction in [0, 1), got {self.jitter}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.pool_size < 1:
+            raise ConfigError(f"pool_size must be at least 1 connection per process, got {self.pool_size}")
+        if self.max_connections < 1:
+            raise ConfigError(f"max_connections must be at least 1, got {self.max_connections}")
+        if self.backend == "simulated" and (self.url or self.allow_remote):
+            raise ConfigError('url and allow_remote apply only to backend = "postgres"')
+        if self.backend == "postgres" and self.capacity:
+            raise ConfigError('capacity is the simulated pool; with backend = "postgres" the pool is pool_size')
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseConfig:
-        """Read ``SIMDB_CAPACITY``, ``SIMDB_JITTER`` and ``SIMDB_SEED``.
+        """Read ``SIMDB_CAPACITY``, ``SIMDB_JITTER``, ``SIMDB_SEED``, ``SIMDB_BACKEND``, ``SIMDB_POOL_SIZE`` and
+        ``SIMDB_URL``.
 
         Server processes are started by the runner (or by hand) and only the environment crosses that boundary,
-        so this is the one place a server reads its database settings, once, at app creation.
+        so this is the one place a server reads its database settings, once, at app creation. The URL is the
+        effective one the runner hands over (its own cluster's, or the scenario's), never a recorded one.
         """
         env = os.environ if environ is None else environ
         return cls(
             capacity=_env_number(env, "CAPACITY", int, cls.capacity),
             jitter=_env_number(env, "JITTER", float, cls.jitter),
             seed=_env_number(env, "SEED", int, cls.seed),
+            backend=env.get(f"{ENV_PREFIX}BACKEND") or cls.backend,
+            pool_size=_env_number(env, "POOL_SIZE", int, cls.pool_size),
+            url=env.get(f"{ENV_PREFIX}URL") or cls.url,
         )
 
     def to_env(self) -> dict[str, str]:
-        """The environment that makes :meth:`from_env` rebuild this config in another process."""
+        """The environment that makes :meth:`from_env` rebuild this config in another process (the URL is added
+        by the runner: it is only known once the database is up)."""
         return {
             f"{ENV_PREFIX}CAPACITY": str(self.capacity),
             f"{ENV_PREFIX}JITTER": repr(self.jitter),
             f"{ENV_PREFIX}SEED": str(self.seed),
+            f"{ENV_PREFIX}BACKEND": self.backend,
+            f"{ENV_PREFIX}POOL_SIZE": str(self.pool_size),
         }
 
 
