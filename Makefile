@@ -17,7 +17,7 @@ export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots compare serve-sync serve-async lock clean-venv
+.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots compare serve-sync serve-async lock clean-venv postgres-server
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
@@ -41,7 +41,7 @@ $(STAMP): requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-benchmark: $(STAMP)
+benchmark: $(STAMP) postgres-server
 	@if [ -n "$$RESUME" ]; then set -x; $(PY) -m runner --resume "$$RESUME"; \
 	else set -x; $(PY) -m runner "$$SCENARIO"; fi
 
@@ -57,7 +57,7 @@ burst: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m runner.soak --duration "$$DURATION"
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) postgres-server
 	$(PY) -m pytest
 
 # The browser test opens report.html in Debian's Chromium; Playwright never downloads a browser of its own.
@@ -67,6 +67,17 @@ $(CHROMIUM):
 	else echo "$(CHROMIUM) is missing: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
 	set -x; $$sudo apt-get update && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+# A scenario with [database] backend = "postgres" runs its own throwaway PostgreSQL cluster (runner/postgres.py), and
+# `make test` starts one: the server binaries come from the machine's packages, as Chromium does. Already there
+# (Debian's /usr/lib/postgresql/<version>/bin, or wherever pg_config says): nothing to do.
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ command -v pg_config >/dev/null && test -x "$$(pg_config --bindir)/initdb"; }; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "the PostgreSQL server is missing: run 'apt-get install postgresql' as root" >&2; exit 1; fi; \
+	set -x; $$sudo apt-get update && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not integration"

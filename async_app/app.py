@@ -1,4 +1,5 @@
-"""FastAPI app: routing and request parsing only; every wait happens in :mod:`simdb`.
+"""FastAPI app: routing and request parsing only; every wait happens in the database face :mod:`pgdb.choose`
+picks (the simulated database, or a real driver's pool).
 
 Served by uvicorn with ``async_app.app:create_app --factory``. Which endpoints it registers is the one setting
 that differs between the configurations it is measured in (``APP_ENDPOINTS``, see :mod:`async_app.settings`):
@@ -10,11 +11,14 @@ that differs between the configurations it is measured in (``APP_ENDPOINTS``, se
 * ``blocking``: ``async def`` endpoints that call the blocking face, the common mistake: each wait stalls the
   event loop, so the process serves one request at a time however many are waiting.
 
-The last two call the very ``run_page`` the Flask app calls: only where the wait happens differs.
+The last two call the very ``run_page`` the Flask app calls, on the same blocking faces: only where the wait
+happens differs. The face's pool is opened in the app's lifespan, inside the worker process and (for an awaitable
+face) the event loop that uses it, and closed there when the server stops.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,71 +31,106 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from async_app.settings import AppSettings, die_with_parent
-from simdb import DatabaseConfig, ParamError, SimulatedDatabase, Timing, WorkloadConfig
+from pgdb import choose
+from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, WorkloadConfig
 from simdb import workload as wl
 
+log = logging.getLogger(__name__)
+
 Endpoint = Callable[[Request], JSONResponse] | Callable[[Request], Awaitable[JSONResponse]]
+Step = Callable[[], Awaitable[None]]
+
+
+def respond(body: dict[str, Any], timing: Timing) -> JSONResponse:
+    return JSONResponse(body, headers={"Server-Timing": timing.header()})
+
+
+def async_endpoints(db: choose.AsyncFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
+    async def page(request: Request) -> JSONResponse:
+        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+        return respond(*await wl.run_page_async(db, plan))
+
+    async def short(request: Request) -> JSONResponse:
+        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+        return respond(*await wl.run_short_async(db, plan))
+
+    return page, short
+
+
+def def_endpoints(db: choose.BlockingFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
+    def page(request: Request) -> JSONResponse:
+        # A plain def: FastAPI calls it in AnyIO's thread pool, so the wait holds a pool thread, not the loop.
+        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+        return respond(*wl.run_page(db, plan))
+
+    def short(request: Request) -> JSONResponse:
+        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+        return respond(*wl.run_short(db, plan))
+
+    return page, short
+
+
+def blocking_endpoints(db: choose.BlockingFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
+    async def page(request: Request) -> JSONResponse:
+        # The mistake, on purpose: a blocking wait inside async def holds the event loop for all of it.
+        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+        return respond(*wl.run_page(db, plan))
+
+    async def short(request: Request) -> JSONResponse:
+        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+        return respond(*wl.run_short(db, plan))
+
+    return page, short
 
 
 def create_app(
     database: DatabaseConfig | None = None,
     workload: WorkloadConfig | None = None,
     settings: AppSettings | None = None,
+    driver: str | None = None,
 ) -> FastAPI:
     """Build the app. Settings not passed in are read from the environment once, here, and never again."""
     settings = settings or AppSettings.from_env()
     if settings.die_with_parent:
         die_with_parent()  # here because uvicorn calls the factory in every worker process it spawns
+    if database is None:  # the database and its driver come from the environment together
+        database, driver = DatabaseConfig.from_env(), driver or choose.driver_from_env()
+    defaults = workload or WorkloadConfig.from_env()
+
+    # Only the face the endpoints wait on is built (a real one holds connections): the awaitable face for async
+    # endpoints, opened in the loop; the blocking face for the others, opened in a thread as it will be used.
+    db: choose.AsyncFace | choose.BlockingFace
+    if settings.endpoints == "async":
+        aio = db = choose.async_database(database, driver)
+        page, short = async_endpoints(aio, defaults)
+        open_db: Step = aio.open_async
+        close_db: Step = aio.close_async
+    else:
+        blocking = db = choose.blocking_database(database, driver)
+        page, short = (def_endpoints if settings.endpoints == "def" else blocking_endpoints)(blocking, defaults)
+
+        async def open_db() -> None:
+            await anyio.to_thread.run_sync(blocking.open)
+
+        async def close_db() -> None:
+            await anyio.to_thread.run_sync(blocking.close)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # AnyIO keeps one limiter per event loop, so it can only be sized once the loop runs: here, at startup.
         if settings.endpoints == "def":
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_limit
-        yield
+        await open_db()
+        try:
+            yield
+        finally:
+            await close_db()
 
     app = FastAPI(title="bench async app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    db = SimulatedDatabase(database or DatabaseConfig.from_env())
-    defaults = workload or WorkloadConfig.from_env()
     app.state.database = db
     app.state.workload = defaults
     app.state.settings = settings
 
-    def respond(body: dict[str, Any], timing: Timing) -> JSONResponse:
-        return JSONResponse(body, headers={"Server-Timing": timing.header()})
-
-    async def page_async(request: Request) -> JSONResponse:
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
-        return respond(*await wl.run_page_async(db, plan))
-
-    async def short_async(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
-        return respond(*await wl.run_short_async(db, plan))
-
-    def page_def(request: Request) -> JSONResponse:
-        # A plain def: FastAPI calls it in AnyIO's thread pool, so the wait holds a pool thread, not the loop.
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
-        return respond(*wl.run_page(db, plan))
-
-    def short_def(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
-        return respond(*wl.run_short(db, plan))
-
-    async def page_blocking(request: Request) -> JSONResponse:
-        # The mistake, on purpose: a blocking wait inside async def holds the event loop for all of it.
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
-        return respond(*wl.run_page(db, plan))
-
-    async def short_blocking(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
-        return respond(*wl.run_short(db, plan))
-
-    routes: dict[str, tuple[Endpoint, Endpoint]] = {
-        "async": (page_async, short_async),
-        "def": (page_def, short_def),
-        "blocking": (page_blocking, short_blocking),
-    }
-    page, short = routes[settings.endpoints]
     # Routes answer HEAD as well as GET, as Flask's do on its own: both apps must answer every request alike.
     app.add_api_route("/page", page, methods=["GET", "HEAD"])
     app.add_api_route("/short", short, methods=["GET", "HEAD"])
@@ -105,6 +144,11 @@ def create_app(
     @app.exception_handler(ParamError)
     async def bad_parameter(request: Request, error: ParamError) -> JSONResponse:
         return JSONResponse(error.body(), status_code=400)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
+        log.warning("503: %s (%r)", error.detail, error.__cause__)
+        return JSONResponse(error.body(), status_code=503)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -18,8 +18,9 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, experiment, files, render, store, timeline
+from runner import burst, experiment, files, postgres, render, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
+from runner.processes import plan_cpus
 from runner.servers import ServerError
 from runner.sweep import Run, resume_run, run_sweep, start_run
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     flags = {o.flag: args.get(o.flag) for o in OVERRIDES}
-    resume_doc = None
+    run_dir: Path | None = None
     try:
         if args["resume"] is not None:
             run_dir = Path(args["resume"]).resolve()
@@ -103,39 +104,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _raise_interrupt)
     console.print(describe_plan(config), soft_wrap=True, markup=False)
     try:
-        with contextlib.ExitStack() as held:
-            # A resumed run is locked before its run.json is touched; a new one as soon as its folder exists (no
-            # other process can know the new name yet). The lock is kept until the report is written.
-            if resume_doc is None:
-                current = start_run(config)
-                held.enter_context(store.locked(current.dir))
-            else:
-                held.enter_context(store.locked(run_dir))
-                current = resume_run(config, run_dir, store.load_run(run_dir))
-            code = _sweep(config, current, console, err)
-            if code == 0:
-                code = _after_sweep(timeline.EXPERIMENT, config, current, console, err)
-            if code == 0 and config.burst.stages:
-                code = _after_sweep(burst.EXPERIMENT, config, current, console, err)
-            outputs = render.render(current.dir)
+        code, current, outputs = _run(config, run_dir, console, err)
     except store.ResultsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if current is None:
+        return code
     console.print(f"results: {current.dir}")
     for path in outputs:
         console.print(f"  {path.relative_to(current.dir)}")
     return code if code != 0 else render.exit_status(current.dir)
 
 
-def _after_sweep(step: experiment.Experiment, config: RunConfig, current: Run, console: Console, err: Console) -> int:
+def _run(config: RunConfig, resume: Path | None, console: Console, err: Console) -> tuple[int, Run | None, list[Path]]:
+    """The database, the run folder (new, or ``resume``), the sweep and what follows it, and the report; returns
+    the exit code so far, the run (None when nothing was started) and the files drawn."""
+    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
+    with contextlib.ExitStack() as held:
+        # A resumed run is locked before its run.json is touched; a new one as soon as its folder exists (no
+        # other process can know the new name yet). The lock is kept until the report is written.
+        if resume is not None:
+            held.enter_context(store.locked(resume))
+        # The database (PostgreSQL only) is ready and checked before a new run's folder exists, and stays up until
+        # the report is written; leaving this block by any path stops it.
+        try:
+            database = held.enter_context(postgres.run_database(config, cpus.client))
+        except (ScenarioError, postgres.DatabaseError) as error:
+            err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+            return 2, None, []
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/] while the database was being prepared; nothing was measured")
+            return 130, None, []
+        if database is not None:
+            console.print(f"  database: {database.describe()}", soft_wrap=True, markup=False)
+        if resume is None:
+            current = start_run(config, cpus, database)
+            held.enter_context(store.locked(current.dir))
+        else:
+            current = resume_run(config, resume, store.load_run(resume), cpus, database)
+        # The servers get the database's effective URL; run.json keeps the scenario's, masked.
+        serving = postgres.served(config, database)
+        code = _sweep(serving, current, console, err, database)
+        if code == 0:
+            code = _after_sweep(timeline.EXPERIMENT, serving, current, console, err, database)
+        if code == 0 and config.burst.stages:
+            code = _after_sweep(burst.EXPERIMENT, serving, current, console, err, database)
+        return code, current, render.render(current.dir)
+
+
+def _after_sweep(
+    step: experiment.Experiment,
+    config: RunConfig,
+    current: Run,
+    console: Console,
+    err: Console,
+    database: postgres.Database | None = None,
+) -> int:
     """After a complete sweep: the timeline, then the burst over time, each saved into its section of run.json.
     An experiment that fails (or a server that fails it) is recorded with its error: the sweep's results are never
     at stake."""
     console.print(step.describe(config))
     try:
+        if database is not None and (note := database.ensure_up()) is not None:
+            err.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
         current.doc[step.name] = step.measure(config, current.cpus, current.dir / step.raw)
     except (ServerError, OSError) as error:
         err.print(f"[yellow]{step.name} skipped:[/] {escape(str(error))}", soft_wrap=True)
@@ -149,10 +183,12 @@ def _after_sweep(step: experiment.Experiment, config: RunConfig, current: Run, c
     return 0
 
 
-def _sweep(config: RunConfig, current: Run, console: Console, err: Console) -> int:
+def _sweep(
+    config: RunConfig, current: Run, console: Console, err: Console, database: postgres.Database | None = None
+) -> int:
     """Run the sweep; an interruption or a server that cannot start still leaves a report of what was measured."""
     try:
-        run_sweep(config, current, console)
+        run_sweep(config, current, console, database)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted:[/] every server and Locust process was stopped; completed steps are kept")
         err.print(f"  finish it later with: make benchmark RESUME={current.dir}", soft_wrap=True, markup=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from async_app.settings import ANYIO_THREAD_LIMIT
 from simdb import ConfigError, DatabaseConfig, WorkloadConfig
+from simdb.database import ASYNC_DRIVERS, BLOCKING_DRIVERS, DEFAULT_DRIVER
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -29,7 +31,6 @@ Endpoints = Literal["async", "def", "blocking"]
 # How one configuration serves requests: gunicorn's worker class or the style of uvicorn's endpoints.
 Mode = Literal["sync", "gthread", "gevent", "async", "def", "blocking"]
 Kind = Literal["sync", "async"]
-Driver = Literal["psycopg", "asyncpg", "sqlalchemy"]
 
 # Each server type, the scenario key that chooses its mode, and its modes. The first mode is the default: what
 # every scenario meant before the other modes existed (gunicorn sync workers, uvicorn with `async def` endpoints).
@@ -62,15 +63,14 @@ MODE_SIZES: dict[Mode, tuple[str, int]] = {
 # The PostgreSQL drivers each mode can use: a blocking face for a thread that waits (gunicorn's sync and gthread
 # workers, FastAPI's def endpoints and the blocking mistake), an awaitable one for an event loop. gevent would need
 # a driver that yields to its hub; it is not offered with PostgreSQL.
-DRIVERS: dict[Mode, tuple[Driver, ...]] = {
-    "sync": ("psycopg", "sqlalchemy"),
-    "gthread": ("psycopg", "sqlalchemy"),
+DRIVERS: dict[Mode, tuple[str, ...]] = {
+    "sync": BLOCKING_DRIVERS,
+    "gthread": BLOCKING_DRIVERS,
     "gevent": (),
-    "async": ("psycopg", "asyncpg", "sqlalchemy"),
-    "def": ("psycopg", "sqlalchemy"),
-    "blocking": ("psycopg", "sqlalchemy"),
+    "async": ASYNC_DRIVERS,
+    "def": BLOCKING_DRIVERS,
+    "blocking": BLOCKING_DRIVERS,
 }
-DEFAULT_DRIVER: Driver = "psycopg"
 DRIVER_TEXT: dict[str, str] = {
     "psycopg": "psycopg 3 pool",
     "asyncpg": "asyncpg pool",
@@ -172,7 +172,7 @@ class ServerConfig:
     endpoints: Endpoints | None = None
     thread_limit: int | None = None
     # The PostgreSQL driver (backend = "postgres" only; build_config fills in the default): see DRIVERS.
-    driver: Driver | None = None
+    driver: str | None = None
 
     def __post_init__(self) -> None:
         """Check the combination and fill in the defaults (a frozen dataclass sets them through object)."""
@@ -330,12 +330,16 @@ class RunConfig:
 
 
 def mask_url(url: str) -> str:
-    """A database URL fit to record or print: its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """A database URL fit to record or print: its password replaced by ``***``. A URL too malformed to parse
+    (a port that is not a number, say) is masked by its shape, so the message that refuses it shows no secret."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    if password is None:
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -29,6 +29,11 @@ PACKAGES = (
     "geventhttpclient",
     "matplotlib",
     "psutil",
+    # The PostgreSQL drivers and the ORM (backend = "postgres"); the server's version is in metadata["database"].
+    "psycopg",
+    "psycopg-pool",
+    "asyncpg",
+    "sqlalchemy",
 )
 
 

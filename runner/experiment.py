@@ -12,6 +12,7 @@ later (runner.render, ``python plots.py <folder>``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import files, render, store
+from runner import files, postgres, render, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.processes import CpuPlan, plan_cpus
 from runner.servers import ServerError
@@ -86,16 +87,27 @@ def run(
     cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
     if cpus.client:
         os.sched_setaffinity(0, cpus.client)
-    run_dir = store.new_run_dir(config.results_root, f"{config.name}-{experiment.name}")
-    print(experiment.describe(config))
-    try:
-        data = experiment.measure(config, cpus, run_dir / experiment.raw)
-    except ServerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: {experiment.stopped} were stopped", file=sys.stderr)
-        return 130
+    with contextlib.ExitStack() as held:
+        # A PostgreSQL scenario's database is ready and checked before the folder exists, and stopped on the way
+        # out whatever happens (the simulated database needs nothing: None).
+        try:
+            database = held.enter_context(postgres.run_database(config, cpus.client))
+        except (ScenarioError, postgres.DatabaseError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted while the database was being prepared; nothing was measured", file=sys.stderr)
+            return 130
+        run_dir = store.new_run_dir(config.results_root, f"{config.name}-{experiment.name}")
+        print(experiment.describe(config))
+        try:
+            data = experiment.measure(postgres.served(config, database), cpus, run_dir / experiment.raw)
+        except ServerError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"interrupted: {experiment.stopped} were stopped", file=sys.stderr)
+            return 130
     saved = experiment.saved
     files.write_json(run_dir / saved.file, store.stamp(data, saved.file_format, store.EXPERIMENT_VERSION))
     written = render.render_experiment(run_dir)

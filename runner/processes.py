@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -109,10 +111,26 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def identity(user: str | None) -> dict[str, Any]:
+    """Popen's arguments that run a child as ``user`` (None: as ourselves), with that user's group and no other."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
 def start_group(
-    command: Sequence[str], *, log_path: Path, env: dict[str, str], cwd: Path, cpus: frozenset[int]
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    env: dict[str, str],
+    cwd: Path,
+    cpus: frozenset[int],
+    user: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a command in a new process group with its output in ``log_path``, pinned from its first moment."""
+    """Start a command in a new process group with its output in ``log_path``, pinned from its first moment.
+
+    ``user`` runs it as that user, with that user's group and no other (PostgreSQL refuses to run as root). The
+    identity changes before the death signal is set: a change of identity clears it, so this order keeps it."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             list(command),
@@ -123,6 +141,7 @@ def start_group(
             cwd=cwd,
             start_new_session=True,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 (a single C call, resolved before the fork)
+            **identity(user),
         )
     try:
         # Pinning right after the start reaches the interpreter before it has forked or started threads;

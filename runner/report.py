@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner import repeats
+from runner.config import DRIVER_TEXT
 from runner.numbers import fmt, fmt_ms, is_number
 from runner.report_experiments import burst_section, timeline_section
 from runner.report_model import BOUND_TEXT, model_section, why
@@ -247,9 +248,28 @@ def _measured_share(view: RunView, wait_ms: float) -> str:
     return f"; as measured (fastest median page, {lowest:.0f} ms) about {wait_ms / lowest * 100:.0f}%"
 
 
+def _database_line(view: RunView) -> str:
+    """What the requests waited on: the simulated database's settings, or the real one's, with its drivers, pools
+    and where its CPU ran."""
+    db = view.config.database
+    if db.backend != "postgres":
+        return f"- **Database:** jitter ±{db.jitter * 100:g}% (seed {db.seed}), " + (
+            f"at most {db.capacity} queries at once per process." if db.capacity else "no connection limit."
+        )
+    facts = view.metadata.get("database") or {}
+    drivers = ", ".join(f"{s.name} {DRIVER_TEXT.get(s.driver or '', s.driver or '?')}" for s in view.servers)
+    return (
+        f"- **Database:** a real PostgreSQL ({facts.get('text', 'not recorded')}); {db.pool_size} pooled connections "
+        f"per server process; drivers: {drivers}. Each query waits its scenario time with `pg_sleep` inside the "
+        f"query, so its connection is held for the wait. CPU: {facts.get('cpu_pinning', 'not recorded')}. Benchmark "
+        "settings (fsync, synchronous_commit and full_page_writes off) are fair here: nothing needs to survive a "
+        "crash, and the queries only read."
+    )
+
+
 def _setup(view: RunView) -> list[str]:
     config, meta = view.config, view.metadata
-    load, work, db = config.load, config.workload, config.database
+    load, work = config.load, config.workload
     wait, cpu = work.page_wait_ms, work.app_work_ms
     share = wait / (wait + cpu) * 100 if wait + cpu > 0 else 0.0
     packages = meta.get("packages", {})
@@ -266,8 +286,7 @@ def _setup(view: RunView) -> list[str]:
         f"JSON: {share:.0f}% of the configured time is waiting{_measured_share(view, wait)}.",
         f"- **Short request:** one {work.short_query_ms:g} ms query. Mix: {load.page_weight} pages to "
         f"{load.short_weight} short requests.",
-        f"- **Database:** jitter ±{db.jitter * 100:g}% (seed {db.seed}), "
-        + (f"at most {db.capacity} queries at once per process." if db.capacity else "no connection limit."),
+        _database_line(view),
         f"- **Load:** Locust `FastHttpUser`, all users spawned at once; think time uniform "
         f"{load.think_time_s[0]:g}-{load.think_time_s[1]:g} s; request timeout {load.request_timeout_s:g} s.",
         f"- **Each step:** a fresh server; {load.warmup_s:g} s warm-up (discarded), {load.measure_s:g} s "

@@ -7,11 +7,11 @@ the combined one of :mod:`runner.repeats`), so a figure here is the figure in ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner import repeats
-from runner.numbers import DASH, fmt, fmt_ms, ratio
+from runner.numbers import DASH, fmt, fmt_ms, is_finite, is_number, ratio
 from runner.view import RunView, is_ok
 
 
@@ -87,11 +87,24 @@ def resource_table(view: RunView) -> list[str]:
     repeated = view.planned_repeats > 1
     if repeated:
         head.insert(2, "repeat")
+    real = view.config.database.backend == "postgres"
+    if real:
+        head += ["server CPU ms / request", "database CPU %", "DB connections busy max / mean", "DB connections open"]
     rows = _head(head)
     for step in view.records:
         if not is_ok(step):
             continue
         f = step["figures"]
+        database = (
+            [
+                fmt(cpu_ms_per_request(step), 2),
+                fmt(step.get("db_cpu_pct"), 0),
+                f"{fmt(step.get('db_connections_max'), 0)} / {fmt(step.get('db_connections_mean'), 1)}",
+                fmt(step.get("db_connections_total_max"), 0),
+            ]
+            if real
+            else []
+        )
         rows.append(
             _row(
                 [
@@ -107,10 +120,21 @@ def resource_table(view: RunView) -> list[str]:
                     fmt_ms(f.get("burst_max_ms")),
                     fmt_ms((f.get("locust") or {}).get("p95_ms")),
                     step.get("saturated") or "",
+                    *database,
                 ]
             )
         )
     return rows
+
+
+def cpu_ms_per_request(step: Mapping[str, Any]) -> float | None:
+    """The server tree's CPU per request completed in the window, in ms (the service-demand law): what a driver or
+    an ORM adds shows here."""
+    figures = step.get("figures") or {}
+    cpu, completed, window = step.get("server_cpu_pct"), figures.get("completed_in_window"), figures.get("window_s")
+    if not (is_finite(cpu) and is_number(completed) and is_number(window)):
+        return None
+    return float(cpu) / 100 * float(window) / float(completed) * 1000
 
 
 def spread_section(view: RunView) -> list[str]:

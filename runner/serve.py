@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from runner.config import ROOT, ScenarioError, ServerConfig, ServerType, load_config
+from runner import postgres
+from runner.config import ROOT, RunConfig, ScenarioError, ServerConfig, ServerType, load_config
 from runner.servers import HOST, command, port_in_use, server_env
 
 KINDS: dict[str, ServerType] = {"sync": "gunicorn", "async": "uvicorn"}
@@ -69,8 +71,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_server = command(spec, args.port)
     print(f"{spec.name}: {spec.describe()} on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.chdir(ROOT)
-    os.execve(argv_server[0], argv_server, server_env(config, spec))  # noqa: S606 (an argument list, no shell)
-    return 0  # pragma: no cover - execve does not return
+    if config.database.backend != "postgres":
+        os.execve(argv_server[0], argv_server, server_env(config, spec))  # noqa: S606 (an argument list, no shell)
+    return _serve_with_database(config, spec, argv_server)
+
+
+def _serve_with_database(config: RunConfig, spec: ServerConfig, argv_server: list[str]) -> int:
+    """A PostgreSQL scenario: the database (the embedded cluster, or the scenario's server, checked) stays up while
+    the server runs in the foreground, and the cluster is stopped and removed when it ends (Ctrl-C included)."""
+    try:
+        with postgres.run_database(config, frozenset()) as database:
+            if database is not None:
+                print(f"database: {database.describe()}", file=sys.stderr)
+            env = server_env(postgres.served(config, database), spec)
+            try:
+                return subprocess.call(argv_server, env=env, cwd=ROOT)  # the terminal's Ctrl-C reaches it too
+            except KeyboardInterrupt:
+                return 130
+    except (ScenarioError, postgres.DatabaseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

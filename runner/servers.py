@@ -25,6 +25,7 @@ from async_app.settings import ANYIO_THREAD_LIMIT, AppSettings
 from runner.config import ROOT, RunConfig, ServerConfig
 from runner.files import log_tail
 from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
+from simdb.database import DEFAULT_DRIVER, DRIVER_ENV, ENV_PREFIX
 
 HOST = "127.0.0.1"
 
@@ -65,14 +66,18 @@ def expected_processes(spec: ServerConfig) -> int:
 
 def server_env(config: RunConfig, spec: ServerConfig) -> dict[str, str]:
     """Only what the server needs: the scenario's database and workload, where the code is, and for uvicorn which
-    endpoints to register and that every worker must die with its parent (gunicorn's post_fork does that itself)."""
+    endpoints to register and that every worker must die with its parent (gunicorn's post_fork does that itself).
+
+    With PostgreSQL, the database's URL (the effective one: see :func:`runner.postgres.served`) and the server's
+    driver too; the URL travels only here, never into run.json."""
     app: dict[str, str] = {}
     if spec.server == "uvicorn":
         limit = ANYIO_THREAD_LIMIT if spec.thread_limit is None else spec.thread_limit  # used by def endpoints only
         app = AppSettings(endpoints=spec.endpoints or "async", thread_limit=limit, die_with_parent=True).to_env()
-    return clean_env(
-        **config.database.to_env(), **config.workload.to_env(), **app, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"
-    )
+    database = config.database.to_env()
+    if config.database.backend == "postgres":
+        database |= {f"{ENV_PREFIX}URL": config.database.url, DRIVER_ENV: spec.driver or DEFAULT_DRIVER}
+    return clean_env(**database, **config.workload.to_env(), **app, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
 
 
 def free_port() -> int:

@@ -7,10 +7,11 @@ a repeat measures the pair again rather than one server several times in a row.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,11 +25,13 @@ from runner.environment import describe
 from runner.files import log_tail
 from runner.loadgen import LoadError, StepFiles, run_step
 from runner.numbers import fmt_ms
+from runner.postgres import Database, StepWatch
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.progress import SweepProgress, step_label
 from runner.servers import RunningServer, ServerError, command, serve, server_env
 from runner.stats import OutputError, read_window, step_figures
 from runner.view import RunView
+from simdb.database import DRIVER_ENV
 
 CLIENT_SATURATED_PCT = 80.0
 SERVER_SATURATED_PCT = 90.0
@@ -67,6 +70,7 @@ def saturation(
     server_cores: int,
     client_cpu_max: float | None = None,
     client_cores: int = 0,
+    beside_client: float | None = None,
 ) -> str:
     """Which side ran out of CPU in a step: the client's latencies are its own queueing above ~80% of a core.
 
@@ -74,11 +78,14 @@ def saturation(
     runs on one core at a time, so it is saturated when any one of them (``client_cpu_max``) is above ~80% of a
     core, or when together they are above ~80% of every core they were pinned to (``client_cores``; two workers
     sharing one core each stay near 50% while the core is full). For one process both rules are the old one.
+    ``beside_client`` is CPU spent on the client's cores by something else (PostgreSQL is pinned there): it fills
+    those cores as much as the client does.
     """
     busiest = client_cpu if client_cpu_max is None else client_cpu_max
     if busiest is not None and busiest > CLIENT_SATURATED_PCT:
         return "client"
-    if client_cores > 0 and client_cpu is not None and client_cpu > CLIENT_SATURATED_PCT * client_cores:
+    on_client_cores = None if client_cpu is None else client_cpu + (beside_client or 0.0)
+    if client_cores > 0 and on_client_cores is not None and on_client_cores > CLIENT_SATURATED_PCT * client_cores:
         return "client"
     if server_cpu is not None and server_cpu >= SERVER_SATURATED_PCT * max(1, server_cores):
         return "server"
@@ -92,12 +99,15 @@ def measure_step(
     cpus: CpuPlan,
     tick: Callable[[float], None] | None = None,
     watch: Callable[[Path], None] | None = None,
+    database: Database | None = None,
 ) -> dict[str, Any]:
     """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
     cannot start (the run cannot go on without it).
 
     ``tick`` gets the seconds since Locust started, a few times a second; ``watch`` is told, before the server
-    starts, where Locust will write the step's progress (see :mod:`runner.progress`)."""
+    starts, where Locust will write the step's progress (see :mod:`runner.progress`). With a real ``database``
+    (``config`` then carries its effective URL, see :func:`runner.postgres.served`) the step also records the
+    database's CPU and connections in the window, and fails if the database failed during it."""
     folder = new_step_folder(run_dir / "raw" / step.folder_name)
     if watch is not None:
         watch(StepFiles.inside(folder).progress)
@@ -118,21 +128,28 @@ def measure_step(
         record["command"] = command(step.server, server.port)
         # uvicorn's command line is the same for async, def and blocking endpoints; the app reads which from
         # these variables, so they belong to "the exact command" as much as its arguments do.
-        record["command_env"] = {k: v for k, v in server_env(config, step.server).items() if k.startswith("APP_")}
+        # The driver too; the database's URL never (it may hold a password).
+        record["command_env"] = {
+            k: v for k, v in server_env(config, step.server).items() if k.startswith("APP_") or k == DRIVER_ENV
+        }
         started_pids = set(server.pids())
         record["server_processes"] = len(started_pids)
-        with TreeSampler(server.process.pid) as sampler:
+        with TreeSampler(server.process.pid) as sampler, watching(database) as db:
             try:
                 files = run_step(config, server.url, step.users, folder, cpus.client, tick)
                 figures = step_figures(files.json, files.raw, files.meta)
             except (LoadError, OutputError) as error:
-                record["error"] = _with_server_log(str(error), server, started_pids, log)
+                record["error"] = _with_faults(_with_server_log(str(error), server, started_pids, log), db)
                 return record
         pss = proportional_memory_mb(server.process.pid)
-        record["error"] = _server_fault(server, started_pids, log)
+        record["error"] = _with_faults(_server_fault(server, started_pids, log), db)
     write_samples(folder / RESOURCES_FILE, sampler.samples)
     bounds = _window_bounds(files.meta)
     server_cpu, server_rss = sampler.window(*bounds) if bounds else (None, None)
+    if db is not None:
+        record.update(db.figures(bounds))
+        if db.cpu is not None:
+            write_samples(folder / DATABASE_RESOURCES_FILE, db.cpu.samples)
     record.update(
         status="ok" if record["error"] is None else "failed",
         figures=figures.to_dict(),
@@ -145,12 +162,32 @@ def measure_step(
             len(cpus.server) or os.cpu_count() or 1,
             client_cpu_max=figures.client_cpu_max_pct,
             client_cores=len(cpus.client),
+            beside_client=record.get("db_cpu_pct") if cpus.client else None,
         ),
     )
     return record
 
 
 RESOURCES_FILE = "resources.csv"
+DATABASE_RESOURCES_FILE = "database_resources.csv"  # PostgreSQL's process tree, sampled as the server's is
+
+
+@contextlib.contextmanager
+def watching(database: Database | None) -> Iterator[StepWatch | None]:
+    """The database's watch over one step; nothing to watch with the simulated one."""
+    if database is None:
+        yield None
+        return
+    with database.watch() as watch:
+        yield watch
+
+
+def _with_faults(message: str | None, db: StepWatch | None) -> str | None:
+    """The step's error with the database's own failure, if any, added: its log tail says what happened."""
+    fault = db.fault() if db is not None else None
+    if fault is None:
+        return message
+    return fault if message is None else f"{message}\n{fault}"
 
 
 def write_samples(path: Path, samples: list[Sample]) -> None:
@@ -210,21 +247,29 @@ class Run:
     cpus: CpuPlan
 
 
-def start_run(config: RunConfig) -> Run:
-    """Create the run folder and its first ``run.json`` before anything is measured."""
-    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
+def start_run(config: RunConfig, cpus: CpuPlan | None = None, database: Database | None = None) -> Run:
+    """Create the run folder and its first ``run.json`` before anything is measured (with the database, where
+    it is, what it is and where it was pinned, in the metadata)."""
+    cpus = cpus or plan_cpus(config.run.pin_cpus, config.run.server_cores)
     run_dir = store.new_run_dir(config.results_root, config.name)
-    run = store.new_run_document(config.to_dict(), describe(cpus.note))
+    metadata = describe(cpus.note)
+    if database is not None:
+        metadata["database"] = database.metadata()
+    run = store.new_run_document(config.to_dict(), metadata)
     files.write_json(run_dir / store.RUN_FILE, run)
     store.point_latest(config.results_root, run_dir)
     return Run(run_dir, run, cpus)
 
 
-def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -> None:
+def run_sweep(
+    config: RunConfig, current: Run, console: Console | None = None, database: Database | None = None
+) -> None:
     """Run every step and write results after each one.
 
     An interruption (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI) marks the run
     ``interrupted``; servers and Locust are already stopped by their context managers when this records it.
+    With a real ``database`` it is checked before each step and restarted if it stopped (the step it stopped in
+    has failed with its log), so the run goes on.
     """
     console = console or Console()
     run_dir, run, cpus = current.dir, current.doc, current.cpus
@@ -241,8 +286,10 @@ def run_sweep(config: RunConfig, current: Run, console: Console | None = None) -
     try:
         with SweepProgress(console, len(todo), config.step_seconds()) as progress:
             for index, step in enumerate(todo):
+                if database is not None and (note := database.ensure_up()) is not None:
+                    console.print(f"  [yellow]{escape(note)}[/]")
                 progress.start_step(step_label(step.server.name, step.users, step.repeat, config.load.repeats))
-                record = measure_step(config, step, run_dir, cpus, progress.tick, progress.watch)
+                record = measure_step(config, step, run_dir, cpus, progress.tick, progress.watch, database=database)
                 _retire_failed_attempts(run, step)
                 run["steps"].append(record)
                 _save(run_dir, run)
@@ -276,11 +323,17 @@ def _retire_failed_attempts(run: dict[str, Any], step: Step) -> None:
         run["steps"] = [r for r in run["steps"] if repeats.step_key(r) != step.key]
 
 
-def resume_run(config: RunConfig, run_dir: Path, doc: dict[str, Any]) -> Run:
-    """Reopen an unfinished run: same folder, same document, a note of when and by which code it was resumed."""
-    cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)
+def resume_run(
+    config: RunConfig, run_dir: Path, doc: dict[str, Any], cpus: CpuPlan | None = None, database: Database | None = None
+) -> Run:
+    """Reopen an unfinished run: same folder, same document, a note of when and by which code it was resumed
+    (and on which database: an embedded cluster is a new one each time)."""
+    cpus = cpus or plan_cpus(config.run.pin_cpus, config.run.server_cores)
     meta = describe(cpus.note)
-    doc.setdefault("resumes", []).append({"date": meta["date"], "git": meta["git"], "cpu_pinning": cpus.note})
+    resumed: dict[str, Any] = {"date": meta["date"], "git": meta["git"], "cpu_pinning": cpus.note}
+    if database is not None:
+        resumed["database"] = database.metadata()
+    doc.setdefault("resumes", []).append(resumed)
     doc["status"] = "running"
     doc["finished"] = None
     files.write_json(run_dir / store.RUN_FILE, doc)

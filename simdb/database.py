@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from simdb.rows import Item, User, seeded_items, seeded_user
+
 T = TypeVar("T", int, float)
 
 ENV_PREFIX = "SIMDB_"
@@ -27,6 +29,12 @@ class ConfigError(ValueError):
 
 
 BACKENDS = ("simulated", "postgres")
+# The PostgreSQL drivers, by the face a server needs (pgdb.choose maps each name to its class; runner.config says
+# which server mode takes which face), the one used when a server names none, and how a server is told its own.
+BLOCKING_DRIVERS = ("psycopg", "sqlalchemy")
+ASYNC_DRIVERS = ("psycopg", "asyncpg", "sqlalchemy")
+DEFAULT_DRIVER = "psycopg"
+DRIVER_ENV = f"{ENV_PREFIX}DRIVER"
 
 
 @dataclass(frozen=True)
@@ -182,3 +190,39 @@ class SimulatedDatabase:
             await asyncio.sleep(duration)
             done = time.perf_counter()
         return QueryTiming(pool=got_connection - started, wait=done - got_connection)
+
+    # The faces the workload waits on (simdb.workload.BlockingDatabase and AsyncDatabase): each query waits as
+    # above and returns the rows the seeded schema holds, so a real database can be held to the same answers.
+
+    def user(self, user_id: int, ms: float) -> tuple[User, QueryTiming]:
+        return seeded_user(user_id), self.query(ms)
+
+    def listing(self, user_id: int, rows: int, ms: float) -> tuple[list[Item], QueryTiming]:
+        return seeded_items(user_id, rows), self.query(ms)
+
+    def short(self, user_id: int, ms: float) -> QueryTiming:
+        return self.query(ms)
+
+    async def user_async(self, user_id: int, ms: float) -> tuple[User, QueryTiming]:
+        return seeded_user(user_id), await self.query_async(ms)
+
+    async def listing_async(self, user_id: int, rows: int, ms: float) -> tuple[list[Item], QueryTiming]:
+        return seeded_items(user_id, rows), await self.query_async(ms)
+
+    async def short_async(self, user_id: int, ms: float) -> QueryTiming:
+        return await self.query_async(ms)
+
+    # Nothing to open or close: the simulated database holds no connections. The methods are here so the apps
+    # handle every backend alike (pgdb.choose).
+
+    def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    async def open_async(self) -> None:
+        return None
+
+    async def close_async(self) -> None:
+        return None

@@ -2,7 +2,9 @@
 
 Each endpoint is a *plan* (how long each query and the Python work take) parsed from the query string by one
 shared parser, and executed by one of two runners of the same steps: :func:`run_page` (blocking) and
-:func:`run_page_async` (awaitable). The apps only route, parse and serialise.
+:func:`run_page_async` (awaitable). They wait on a database *face* (:class:`BlockingDatabase`,
+:class:`AsyncDatabase`): the simulated database, or a real driver's pool from the ``pgdb`` package, and build the
+JSON from the rows it returns. The apps only route, parse and serialise.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from simdb.database import ENV_PREFIX, ConfigError, QueryTiming, SimulatedDatabase
+from simdb.database import ENV_PREFIX, ConfigError, QueryTiming
+from simdb.rows import ItemRow, UserRow
 
 # Documented upper bounds for per-request overrides. They guarantee that no request can hold a worker for longer
 # than 2 x MAX_QUERY_MS + MAX_WORK_MS (plus any wait for a pool connection), whatever a client sends.
@@ -95,6 +98,22 @@ class ParamError(ValueError):
 
     def body(self) -> dict[str, str]:
         return {"error": "invalid_parameter", "parameter": self.parameter, "detail": self.detail}
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, the connection was lost, or no pooled connection came free in time.
+
+    A face raises it (with the driver's error as its cause, for the server's log) instead of its driver's own
+    errors, and both apps answer it with the same 503 and :meth:`body`, never a traceback page: the request may
+    succeed if retried, and the client learns what failed without the driver's text, which differs by driver.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        return {"error": "database_unavailable", "detail": self.detail}
 
 
 ENDPOINTS = ("/page", "/short", "/health")
@@ -244,52 +263,82 @@ def burn_cpu(ms: float) -> float:
     return time.perf_counter() - started_wall
 
 
-def _listing(user_id: int, rows: int) -> list[dict[str, Any]]:
-    return [{"id": user_id * 1000 + i, "title": f"item {i}", "price_cents": 100 + (i * 37) % 900} for i in range(rows)]
+class BlockingDatabase(Protocol):
+    """A database as a thread waits on it: each call holds the calling thread until its query returns.
+
+    Each query waits ``ms`` milliseconds inside the database (holding its connection, as a slow query does) and
+    reports where its time went: waiting for a pooled connection, and the query itself.
+    """
+
+    def user(self, user_id: int, ms: float) -> tuple[UserRow, QueryTiming]:
+        """The user, looked up by primary key."""
+        ...
+
+    def listing(self, user_id: int, rows: int, ms: float) -> tuple[Sequence[ItemRow], QueryTiming]:
+        """The user's first ``rows`` listing rows, in position order, joined to the user."""
+        ...
+
+    def short(self, user_id: int, ms: float) -> QueryTiming:
+        """One small indexed query whose answer the endpoint does not need."""
+        ...
 
 
-def _page_body(plan: PagePlan, user_id: int) -> dict[str, Any]:
+class AsyncDatabase(Protocol):
+    """The same database as an event loop waits on it: the loop serves other requests while a query waits."""
+
+    async def user_async(self, user_id: int, ms: float) -> tuple[UserRow, QueryTiming]: ...
+
+    async def listing_async(self, user_id: int, rows: int, ms: float) -> tuple[Sequence[ItemRow], QueryTiming]: ...
+
+    async def short_async(self, user_id: int, ms: float) -> QueryTiming: ...
+
+
+def _page_body(user: UserRow, items: Sequence[ItemRow]) -> dict[str, Any]:
     return {
-        "user": {"id": user_id, "name": f"user-{user_id}"},
-        "items": _listing(user_id, plan.rows),
+        "user": {"id": user.id, "name": user.name},
+        "items": [{"id": item.id, "title": item.title, "price_cents": item.price_cents} for item in items],
     }
 
 
-def run_page(db: SimulatedDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
+def run_page(db: BlockingDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     """The page, blocking: user lookup, Python work, listing query."""
     timing = Timing(db=QueryTiming(), started=time.time())
     start = time.perf_counter()
-    timing.db.add(db.query(plan.user_lookup_ms))
+    user, took = db.user(user_id, plan.user_lookup_ms)
+    timing.db.add(took)
     timing.app = burn_cpu(plan.app_work_ms)
-    timing.db.add(db.query(plan.listing_ms))
-    body = _page_body(plan, user_id)
+    items, took = db.listing(user_id, plan.rows, plan.listing_ms)
+    timing.db.add(took)
+    body = _page_body(user, items)
     timing.total = time.perf_counter() - start
     return body, timing
 
 
-async def run_page_async(db: SimulatedDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
+async def run_page_async(db: AsyncDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     """The page, awaitable: the same steps as :func:`run_page`; the event loop is free during both queries."""
     timing = Timing(db=QueryTiming(), started=time.time())
     start = time.perf_counter()
-    timing.db.add(await db.query_async(plan.user_lookup_ms))
+    user, took = await db.user_async(user_id, plan.user_lookup_ms)
+    timing.db.add(took)
     timing.app = burn_cpu(plan.app_work_ms)
-    timing.db.add(await db.query_async(plan.listing_ms))
-    body = _page_body(plan, user_id)
+    items, took = await db.listing_async(user_id, plan.rows, plan.listing_ms)
+    timing.db.add(took)
+    body = _page_body(user, items)
     timing.total = time.perf_counter() - start
     return body, timing
 
 
-def run_short(db: SimulatedDatabase, plan: ShortPlan) -> tuple[dict[str, Any], Timing]:
+def run_short(db: BlockingDatabase, plan: ShortPlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     timing = Timing(db=QueryTiming(), started=time.time())
     start = time.perf_counter()
-    timing.db.add(db.query(plan.query_ms))
+    timing.db.add(db.short(user_id, plan.query_ms))
     timing.total = time.perf_counter() - start
     return {"ok": True}, timing
 
 
-async def run_short_async(db: SimulatedDatabase, plan: ShortPlan) -> tuple[dict[str, Any], Timing]:
+async def run_short_async(db: AsyncDatabase, plan: ShortPlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     timing = Timing(db=QueryTiming(), started=time.time())
     start = time.perf_counter()
-    timing.db.add(await db.query_async(plan.query_ms))
+    timing.db.add(await db.short_async(user_id, plan.query_ms))
     timing.total = time.perf_counter() - start
     return {"ok": True}, timing

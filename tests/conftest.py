@@ -26,9 +26,11 @@ from typing import Any
 
 import pytest
 
+from pgdb import schema
+from runner.postgres import Cluster, embedded_cluster
 from tests import ways as way_builders
 from tests.scenarios import small_scenario
-from tests.ways import CLIENTS, WAY_PARAMS, WAY_SETS, Get
+from tests.ways import CLIENTS, EVERY_WAY, ON_POSTGRES, WAY_PARAMS, WAY_SETS, Get
 
 # --- a test not marked integration starts no process ---------------------------------------------------------------
 
@@ -139,19 +141,68 @@ def server_ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         yield way_builders.server_ways(stack, tmp_path_factory.mktemp("contract"))
 
 
+@pytest.fixture(scope="session")
+def postgres_client_ways(pg_url: str) -> Iterator[dict[str, Get]]:
+    """Both apps on a real PostgreSQL through their test clients, every driver (integration: the cluster is a
+    process)."""
+    with ExitStack() as stack:
+        yield way_builders.postgres_client_ways(stack, pg_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_ways(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Get]]:
+    """Real gunicorn and uvicorn on a real PostgreSQL, started once, for integration tests only."""
+    with ExitStack() as stack:
+        yield way_builders.postgres_server_ways(stack, tmp_path_factory.mktemp("contract-postgres"), pg_url)
+
+
+_WAY_SOURCES = (
+    (way_builders.CLIENT_WAYS, "client_ways"),
+    (way_builders.SERVER_WAYS, "server_ways"),
+    (way_builders.POSTGRES_CLIENT_WAYS, "postgres_client_ways"),
+    (way_builders.POSTGRES_SERVER_WAYS, "postgres_server_ways"),
+)
+
+
 @pytest.fixture(params=WAY_PARAMS)
 def way(request: pytest.FixtureRequest) -> Get:
-    """One way in; the real servers' parameters are marked integration."""
+    """One way in; the parameters that reach a real server or a real database are marked integration."""
     name: str = request.param
-    source = "client_ways" if name in way_builders.CLIENT_WAYS else "server_ways"
+    source = next(fixture for names, fixture in _WAY_SOURCES if name in names)
     found: dict[str, Get] = request.getfixturevalue(source)
     return found[name]
 
 
 @pytest.fixture(params=WAY_SETS)
 def ways(request: pytest.FixtureRequest) -> dict[str, Get]:
-    """Every way in at once, to compare their answers: the test clients, and (integration) the real servers too."""
+    """Every way in at once, to compare their answers: the test clients, and (integration) the real servers too,
+    or every way on PostgreSQL beside the simulated test clients (so both backends must give the same JSON)."""
     found: dict[str, Get] = dict(request.getfixturevalue("client_ways"))
-    if request.param != CLIENTS:
+    if request.param == EVERY_WAY:
         found.update(request.getfixturevalue("server_ways"))
+    elif request.param == ON_POSTGRES:
+        found.update(request.getfixturevalue("postgres_client_ways"))
+        found.update(request.getfixturevalue("postgres_server_ways"))
+    else:
+        assert request.param == CLIENTS
     return found
+
+
+# --- a real PostgreSQL -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """The harness's own throwaway cluster (runner.postgres), seeded once, for the session: integration tests only.
+
+    It runs as an unprivileged user when the tests run as root, on a free port of 127.0.0.1, and is stopped and
+    its folder removed at the end, as in a run."""
+    with embedded_cluster(max_connections=100) as cluster:
+        schema.ensure(cluster.url)
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: Cluster) -> str:
+    """The seeded database's URL (it holds a password: never print it in a message a test asserts on)."""
+    return pg_cluster.url

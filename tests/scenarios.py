@@ -26,16 +26,19 @@ short_query_ms = {short_ms}
 [database]
 jitter = 0.0
 seed = 1
+{database}
 
 [[servers]]
 name = "flask-gunicorn"
 server = "gunicorn"
 workers = {sync_workers}
+{sync_server}
 
 [[servers]]
 name = "fastapi-uvicorn"
 server = "uvicorn"
 workers = 1
+{async_server}
 
 [run]
 startup_timeout_s = 30
@@ -55,6 +58,16 @@ DEFAULTS: dict[str, object] = {
     "short_ms": 5,
     "sync_workers": 2,
     "burst": "",
+    "database": "",  # more lines of [database]
+    "sync_server": "",  # more lines of each server's table
+    "async_server": "",
+}
+
+# The same scenario on the harness's own PostgreSQL, small pools: small_scenario(**POSTGRES).
+POSTGRES: dict[str, object] = {
+    "database": 'backend = "postgres"\npool_size = 3\nmax_connections = 20',
+    "sync_server": 'driver = "psycopg"',
+    "async_server": 'driver = "asyncpg"',
 }
 
 # A burst short enough for a test: 2 users, 20 at once, 2 again.

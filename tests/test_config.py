@@ -599,6 +599,8 @@ def test_database_url_in_the_environment_is_left_alone_for_the_simulated_databas
         ("postgresql://localhost/bench", "postgresql://localhost/bench"),
         ("postgresql://u@h:5/db", "postgresql://u@h:5/db"),
         ("postgresql://u:p%40ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+        ("postgresql://u:hunter2@h:abc/db", "postgresql://u:***@h:abc/db"),
+        ("postgresql://u:hunter2@[::1/db", "postgresql://u:***@[::1/db"),
     ],
 )
 def test_mask_url_hides_only_the_password(url: str, shown: str) -> None:

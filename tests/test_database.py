@@ -1,4 +1,5 @@
-"""The simulated database: its settings, its jitter, how long it waits and how its pool limits concurrency.
+"""The simulated database: its settings, its jitter, how long it waits, how its pool limits concurrency, and the
+rows its faces return.
 
 Timing bounds here are deliberately wide (the tests share a small, busy machine): they check that a wait
 happened and that a pool serialised work, never how precisely.
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from simdb import ConfigError, DatabaseConfig, QueryTiming, SimulatedDatabase
+from simdb import ConfigError, DatabaseConfig, QueryTiming, SimulatedDatabase, seeded_items, seeded_user
 
 # A wait is never shorter than asked; 1 ms of slack only absorbs clock rounding.
 EPSILON_S = 0.001
@@ -285,3 +286,52 @@ def test_unlimited_async_queries_record_no_pool_wait() -> None:
     _, results = run_async_queries(SimulatedDatabase(DatabaseConfig(capacity=0)), 4)
     assert all(q.pool == 0.0 for _, q in results)
     assert max_overlap(held_intervals(results), margin=0.01) == 4
+
+
+# --- the faces the workload waits on -----------------------------------------------------------------------------
+
+
+def test_the_blocking_face_waits_and_returns_the_seeded_rows() -> None:
+    db = SimulatedDatabase()
+    user, took = db.user(42, 30)
+    assert user == seeded_user(42)
+    assert took.wait >= 0.030 - EPSILON_S
+    items, took = db.listing(42, 5, 20)
+    assert items == seeded_items(42, 5)
+    assert took.wait >= 0.020 - EPSILON_S
+    assert db.short(42, 10).wait >= 0.010 - EPSILON_S
+
+
+def test_the_awaitable_face_waits_and_returns_the_same_rows() -> None:
+    db = SimulatedDatabase()
+
+    async def ask() -> tuple[object, object, QueryTiming]:
+        user, _ = await db.user_async(7, 10)
+        items, took = await db.listing_async(7, 3, 20)
+        await db.open_async()
+        await db.close_async()
+        return user, items, took
+
+    user, items, took = asyncio.run(ask())
+    assert (user, items) == (seeded_user(7), seeded_items(7, 3))
+    assert took.wait >= 0.020 - EPSILON_S
+    assert asyncio.run(db.short_async(7, 10)).wait >= 0.010 - EPSILON_S
+
+
+def test_the_faces_wait_in_the_same_pool() -> None:
+    """A listing that queues for the simulated pool reports it, as a real pool's checkout does."""
+    db = SimulatedDatabase(DatabaseConfig(capacity=1))
+    results: list[QueryTiming] = []
+    threads = [threading.Thread(target=lambda: results.append(db.listing(1, 1, QUERY_MS)[1])) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert max(q.pool for q in results) > 0.5 * QUERY_S
+
+
+def test_the_simulated_database_has_nothing_to_open_or_close() -> None:
+    db = SimulatedDatabase()
+    db.open()
+    db.close()
+    assert db.short(1, 0).wait < SLACK_S

@@ -295,7 +295,13 @@ def fake_measure(calls: list[tuple[str, int, int]]) -> Callable[..., dict[str, A
     """measure_step without servers: records what was asked for and returns an ok record for it."""
 
     def measure(
-        config: Any, planned: sweep.Step, run_dir: Path, cpus: CpuPlan, tick: Any = None, watch: Any = None
+        config: Any,
+        planned: sweep.Step,
+        run_dir: Path,
+        cpus: CpuPlan,
+        tick: Any = None,
+        watch: Any = None,
+        database: Any = None,
     ) -> dict[str, Any]:
         calls.append(planned.key)
         folder = sweep.new_step_folder(run_dir / "raw" / planned.folder_name)

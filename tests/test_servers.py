@@ -22,6 +22,7 @@ from runner import servers
 from runner.config import ROOT, Endpoints, RunConfig, ServerConfig, load_config
 from runner.processes import PASSED_THROUGH
 from runner.servers import HOST, RunningServer, ServerError, command, expected_processes, server_env
+from simdb.database import DRIVER_ENV
 
 GUNICORN_CONF = str(ROOT / "sync_app" / "gunicorn.conf.py")
 UVICORN_TAIL = [
@@ -142,6 +143,19 @@ def test_gunicorn_gets_no_app_settings() -> None:
     env = server_env(_config(spec), spec)
     assert not [key for key in env if key.startswith("APP_")]
     assert env["SIMDB_CAPACITY"] == "0"
+
+
+def test_with_postgres_a_server_gets_the_effective_url_and_its_driver() -> None:
+    """The URL is the one the runner hands over (runner.postgres.served), the driver the server's own; the
+    simulated backend gets neither."""
+    spec = ServerConfig("a", "uvicorn", driver="asyncpg")
+    url = "postgresql://bench:pw@127.0.0.1:5999/bench"
+    base = _config(spec)
+    config = dataclasses.replace(base, database=dataclasses.replace(base.database, backend="postgres", url=url))
+    env = server_env(config, spec)
+    assert (env["SIMDB_BACKEND"], env["SIMDB_URL"], env[DRIVER_ENV]) == ("postgres", url, "asyncpg")
+    simulated = server_env(base, ServerConfig("a", "uvicorn"))
+    assert "SIMDB_URL" not in simulated and DRIVER_ENV not in simulated
 
 
 # --- ports -----------------------------------------------------------------------------------------------------------

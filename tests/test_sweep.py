@@ -14,6 +14,7 @@ from rich.console import Console
 
 from runner import store, sweep
 from runner.config import RunConfig, load_config
+from runner.postgres import Database
 from runner.processes import CpuPlan
 from runner.sweep import CLIENT_SATURATED_PCT, SERVER_SATURATED_PCT, plan_steps, saturation, step_line
 from tests.runs import ASYNC, SYNC, step, unfinished_run
@@ -38,6 +39,14 @@ from tests.runs import ASYNC, SYNC, step, unfinished_run
 )
 def test_saturation_thresholds(client: float | None, server: float | None, cores: int, expected: str) -> None:
     assert saturation(client, server, cores) == expected
+
+
+def test_cpu_spent_beside_the_client_fills_its_cores_too() -> None:
+    """PostgreSQL is pinned to the client's cores: with it, a client at 50% of its one core can be saturated."""
+    assert saturation(50.0, 20.0, 1, client_cores=1) == ""
+    assert saturation(50.0, 20.0, 1, client_cores=1, beside_client=20.0) == ""
+    assert saturation(50.0, 20.0, 1, client_cores=1, beside_client=CLIENT_SATURATED_PCT - 49.0) == "client"
+    assert saturation(50.0, 20.0, 1, client_cores=0, beside_client=90.0) == ""  # not pinned: no cores to fill
 
 
 def test_plan_steps_loops_over_users_outside_and_servers_inside() -> None:
@@ -113,6 +122,7 @@ def fake_measure(
     cpus: CpuPlan,
     tick: Callable[[float], None] | None = None,
     watch: Callable[[Path], None] | None = None,
+    database: Database | None = None,
 ) -> dict[str, Any]:
     """measure_step without processes: a progress file as Locust writes it, a few ticks, and an ok record."""
     folder = sweep.new_step_folder(run_dir / "raw" / planned.folder_name)

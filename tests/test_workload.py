@@ -1,12 +1,14 @@
-"""The workload: its defaults, the one query-string parser both apps share, the Server-Timing header and the
-CPU work that stands in for real Python code."""
+"""The workload: its defaults, the one query-string parser both apps share, the Server-Timing header, the
+CPU work that stands in for real Python code, and a request run on a database face."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,11 +17,15 @@ from simdb import (
     MAX_QUERY_MS,
     MAX_ROWS,
     MAX_WORK_MS,
+    AsyncDatabase,
+    BlockingDatabase,
     ConfigError,
+    DatabaseUnavailable,
     PagePlan,
     ParamError,
     QueryTiming,
     ShortPlan,
+    SimulatedDatabase,
     Timing,
     WorkloadConfig,
 )
@@ -313,3 +319,103 @@ def test_burn_cpu_of_nothing_returns_at_once(ms: float) -> None:
     before = time.thread_time()
     assert burn_cpu(ms) == 0.0
     assert time.thread_time() - before < 0.01
+
+
+# --- running a request on a database face ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """An ORM-like object: the attributes the page reads, and more it must leave out."""
+
+    id: int
+    name: str = ""
+    title: str = ""
+    price_cents: int = 0
+    secret: str = "not in the JSON"
+
+
+class RecordingFace:
+    """A face of both kinds that answers from fixed rows and fixed timings, and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[object, ...]] = []
+
+    def user(self, user_id: int, ms: float) -> tuple[Record, QueryTiming]:
+        self.asked.append(("user", user_id, ms))
+        return Record(user_id, name="ada"), QueryTiming(pool=0.001, wait=0.010)
+
+    def listing(self, user_id: int, rows: int, ms: float) -> tuple[list[Record], QueryTiming]:
+        self.asked.append(("listing", user_id, rows, ms))
+        return [Record(9, title="b", price_cents=2), Record(3, title="a", price_cents=1)], QueryTiming(0.002, 0.020)
+
+    def short(self, user_id: int, ms: float) -> QueryTiming:
+        self.asked.append(("short", user_id, ms))
+        return QueryTiming(pool=0.004, wait=0.005)
+
+    async def user_async(self, user_id: int, ms: float) -> tuple[Record, QueryTiming]:
+        return self.user(user_id, ms)
+
+    async def listing_async(self, user_id: int, rows: int, ms: float) -> tuple[list[Record], QueryTiming]:
+        return self.listing(user_id, rows, ms)
+
+    async def short_async(self, user_id: int, ms: float) -> QueryTiming:
+        return self.short(user_id, ms)
+
+
+PLAN = PagePlan(user_lookup_ms=11, app_work_ms=0, listing_ms=22, rows=2)
+FACE_BODY = {
+    "user": {"id": 5, "name": "ada"},
+    "items": [{"id": 9, "title": "b", "price_cents": 2}, {"id": 3, "title": "a", "price_cents": 1}],
+}
+
+
+def test_the_page_is_built_from_the_rows_the_face_returns_in_their_order() -> None:
+    face = RecordingFace()
+    body, timing = wl.run_page(face, PLAN, user_id=5)
+    assert body == FACE_BODY
+    assert face.asked == [("user", 5, 11), ("listing", 5, 2, 22)]
+    assert (timing.db.pool, timing.db.wait) == pytest.approx((0.003, 0.030))
+    assert timing.total >= 0
+
+
+def test_the_awaitable_page_is_built_the_same_way() -> None:
+    body, timing = asyncio.run(wl.run_page_async(RecordingFace(), PLAN, user_id=5))
+    assert body == FACE_BODY
+    assert (timing.db.pool, timing.db.wait) == pytest.approx((0.003, 0.030))
+
+
+def test_the_short_request_asks_one_query_of_the_user() -> None:
+    face = RecordingFace()
+    body, timing = wl.run_short(face, ShortPlan(query_ms=7), user_id=8)
+    assert body == {"ok": True}
+    assert face.asked == [("short", 8, 7)]
+    assert (timing.db.pool, timing.db.wait) == (0.004, 0.005)
+    body, timing = asyncio.run(wl.run_short_async(face, ShortPlan(query_ms=7)))
+    assert body == {"ok": True} and timing.db.wait == 0.005
+
+
+def test_the_simulated_page_is_the_json_it_has_always_been() -> None:
+    body, _ = wl.run_page(SimulatedDatabase(), PagePlan(0, 0, 0, 3))
+    assert body == {
+        "user": {"id": 42, "name": "user-42"},
+        "items": [
+            {"id": 42000, "title": "item 0", "price_cents": 100},
+            {"id": 42001, "title": "item 1", "price_cents": 137},
+            {"id": 42002, "title": "item 2", "price_cents": 174},
+        ],
+    }
+    assert asyncio.run(wl.run_page_async(SimulatedDatabase(), PagePlan(0, 0, 0, 3)))[0] == body
+
+
+def test_the_simulated_database_is_both_kinds_of_face() -> None:
+    """Checked by mypy: the workload takes it where it takes a real driver's face."""
+    blocking: BlockingDatabase = SimulatedDatabase()
+    awaitable: AsyncDatabase = SimulatedDatabase()
+    assert wl.run_short(blocking, ShortPlan(0))[0] == asyncio.run(wl.run_short_async(awaitable, ShortPlan(0)))[0]
+
+
+def test_database_unavailable_has_the_shared_error_shape() -> None:
+    error = DatabaseUnavailable("no database connection came free within 30 s")
+    assert error.body() == {"error": "database_unavailable", "detail": "no database connection came free within 30 s"}
+    assert str(error) == error.detail

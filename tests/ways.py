@@ -1,12 +1,14 @@
 """Ways into the same contract: Flask and FastAPI through their test clients (FastAPI in each endpoint style),
-gunicorn and uvicorn for real.
+gunicorn and uvicorn for real; on the simulated database, and on a real PostgreSQL through every driver.
 
-The test clients run inside the test process and belong to the fast suite; the real servers are processes, so
-every parameter that reaches them carries the ``integration`` mark (:data:`WAY_PARAMS`, :data:`WAY_SETS`) and
-``make test-fast`` never starts them. The fixtures that build them are in tests/conftest.py."""
+The test clients on the simulated database run inside the test process and belong to the fast suite; the real
+servers are processes, and so is PostgreSQL, so every parameter that reaches one carries the ``integration`` mark
+(:data:`WAY_PARAMS`, :data:`WAY_SETS`) and ``make test-fast`` never starts them. The fixtures that build them are
+in tests/conftest.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -19,12 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from async_app.app import create_app as create_async_app
-from async_app.settings import AppSettings
+from async_app.settings import AppSettings, EndpointStyle
 from runner.config import ServerConfig, load_config
 from runner.servers import serve
 from simdb import DatabaseConfig, WorkloadConfig
 from sync_app.app import create_app as create_sync_app
-from tests.scenarios import small_scenario
+from tests.scenarios import POSTGRES, small_scenario
 
 WORKLOAD = WorkloadConfig(user_lookup_ms=10, app_work_ms=1, listing_ms=30, listing_rows=5, short_query_ms=5)
 DATABASE = DatabaseConfig(jitter=0.0)
@@ -34,17 +36,43 @@ Answer = tuple[int, Any, dict[str, str]]
 Get = Callable[[str, str], Answer]
 CLIENT_WAYS = ("flask-client", "fastapi-client", "fastapi-def-client", "fastapi-blocking-client")
 SERVER_WAYS = ("gunicorn", "uvicorn")
-WAYS = (*CLIENT_WAYS, *SERVER_WAYS)
+# On PostgreSQL: (name, app, endpoint style, driver), each driver on each side at least once.
+POSTGRES_CLIENTS: tuple[tuple[str, str, EndpointStyle | None, str], ...] = (
+    ("flask-psycopg-client", "flask", None, "psycopg"),
+    ("flask-sqlalchemy-client", "flask", None, "sqlalchemy"),
+    ("fastapi-psycopg-client", "fastapi", "async", "psycopg"),
+    ("fastapi-asyncpg-client", "fastapi", "async", "asyncpg"),
+    ("fastapi-sqlalchemy-client", "fastapi", "async", "sqlalchemy"),
+    ("fastapi-def-psycopg-client", "fastapi", "def", "psycopg"),
+    ("fastapi-blocking-sqlalchemy-client", "fastapi", "blocking", "sqlalchemy"),
+)
+POSTGRES_CLIENT_WAYS = tuple(name for name, *_ in POSTGRES_CLIENTS)
+POSTGRES_SERVER_WAYS = ("gunicorn-postgres", "uvicorn-postgres")
+POSTGRES_WAYS = (*POSTGRES_CLIENT_WAYS, *POSTGRES_SERVER_WAYS)
+WAYS = (*CLIENT_WAYS, *SERVER_WAYS, *POSTGRES_WAYS)
+# Connections per process on PostgreSQL: enough for the contract, which sends one request at a time.
+POSTGRES_POOL_SIZE = 2
 
 # One way at a time (a test parametrised by way), and every way at once (a test that compares their answers):
-# whatever reaches a real server is an integration test.
-WAY_PARAMS = [*CLIENT_WAYS, *(pytest.param(way, marks=pytest.mark.integration) for way in SERVER_WAYS)]
+# whatever reaches a real server or a real database is an integration test.
+WAY_PARAMS = [
+    *CLIENT_WAYS,
+    *(pytest.param(way, marks=pytest.mark.integration) for way in (*SERVER_WAYS, *POSTGRES_WAYS)),
+]
 CLIENTS, EVERY_WAY = "test clients", "test clients and real servers"
-WAY_SETS = [CLIENTS, pytest.param(EVERY_WAY, marks=pytest.mark.integration)]
+ON_POSTGRES = "test clients, and every way on PostgreSQL"
+WAY_SETS = [
+    CLIENTS,
+    pytest.param(EVERY_WAY, marks=pytest.mark.integration),
+    pytest.param(ON_POSTGRES, marks=pytest.mark.integration),
+]
 
 
-def _flask_get() -> Get:
-    client = create_sync_app(DATABASE, WORKLOAD).test_client()
+def _flask_get(stack: ExitStack, database: DatabaseConfig = DATABASE, driver: str | None = None) -> Get:
+    app = create_sync_app(database, WORKLOAD, driver)
+    # Flask closes its pool at exit; the tests close it when done, before the database it points at goes away.
+    stack.callback(app.config["DATABASE"].close)
+    client = app.test_client()
 
     def get(path: str, method: str = "GET") -> Answer:
         response = client.open(path, method=method)
@@ -53,8 +81,14 @@ def _flask_get() -> Get:
     return get
 
 
-def _fastapi_get(stack: ExitStack, settings: AppSettings | None = None) -> Get:
-    client = stack.enter_context(TestClient(create_async_app(DATABASE, WORKLOAD, settings or AppSettings())))
+def _fastapi_get(
+    stack: ExitStack,
+    settings: AppSettings | None = None,
+    database: DatabaseConfig = DATABASE,
+    driver: str | None = None,
+) -> Get:
+    app = create_async_app(database, WORKLOAD, settings or AppSettings(), driver)
+    client = stack.enter_context(TestClient(app))
 
     def get(path: str, method: str = "GET") -> Answer:
         response = client.request(method, path)
@@ -90,7 +124,7 @@ def client_ways(stack: ExitStack) -> dict[str, Get]:
     The def and blocking styles go through the test client only: what differs between them and ``async`` is where
     a request waits, which tests/test_servers_matrix.py measures on real servers; here they must answer alike."""
     return {
-        "flask-client": _flask_get(),
+        "flask-client": _flask_get(stack),
         "fastapi-client": _fastapi_get(stack),
         "fastapi-def-client": _fastapi_get(stack, AppSettings(endpoints="def", thread_limit=4)),
         "fastapi-blocking-client": _fastapi_get(stack, AppSettings(endpoints="blocking")),
@@ -99,12 +133,38 @@ def client_ways(stack: ExitStack) -> dict[str, Get]:
 
 def server_ways(stack: ExitStack, folder: Path) -> dict[str, Get]:
     """Real gunicorn and uvicorn with the same settings as the clients, running until ``stack`` closes."""
-    scenario = folder / "contract.toml"
-    scenario.write_text(small_scenario(name="contract", users="[1]"), encoding="utf-8")
-    config = load_config(str(scenario))
+    return _servers(stack, folder, small_scenario(name="contract", users="[1]"), None, SERVER_WAYS)
+
+
+def postgres_client_ways(stack: ExitStack, url: str) -> dict[str, Get]:
+    """The apps through their test clients on the PostgreSQL at ``url``, one per driver and side (FastAPI in each
+    endpoint style); their pools are open until ``stack`` closes."""
+    database = DatabaseConfig(backend="postgres", url=url, pool_size=POSTGRES_POOL_SIZE)
+    result: dict[str, Get] = {}
+    for name, app, style, driver in POSTGRES_CLIENTS:
+        if app == "flask":
+            result[name] = _flask_get(stack, database, driver)
+        else:
+            settings = AppSettings(endpoints=style or "async", thread_limit=4)
+            result[name] = _fastapi_get(stack, settings, database, driver)
+    return result
+
+
+def postgres_server_ways(stack: ExitStack, folder: Path, url: str) -> dict[str, Get]:
+    """Real gunicorn (psycopg) and uvicorn (asyncpg) on the PostgreSQL at ``url``, running until ``stack`` closes."""
+    scenario = small_scenario(name="contract-postgres", users="[1]", **POSTGRES)
+    return _servers(stack, folder, scenario, url, POSTGRES_SERVER_WAYS)
+
+
+def _servers(stack: ExitStack, folder: Path, scenario: str, url: str | None, names: tuple[str, str]) -> dict[str, Get]:
+    path = folder / "contract.toml"
+    path.write_text(scenario, encoding="utf-8")
+    config = load_config(str(path))
+    if url is not None:  # as the runner hands its database's URL to the servers (runner.postgres.served)
+        config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=url))
     specs: dict[str, ServerConfig] = {s.server: s for s in config.servers}
     result = {}
-    for name in SERVER_WAYS:
-        server = stack.enter_context(serve(specs[name], config, folder / f"{name}.log", frozenset()))
+    for name, kind in zip(names, ("gunicorn", "uvicorn"), strict=True):
+        server = stack.enter_context(serve(specs[kind], config, folder / f"{name}.log", frozenset()))
         result[name] = _http_get(server.url)
     return result

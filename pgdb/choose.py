@@ -1,0 +1,105 @@
+"""Which database face a server process waits on: the simulated one, or a real driver's, from its settings.
+
+The apps call :func:`blocking_database` or :func:`async_database` once, with the scenario's
+:class:`simdb.DatabaseConfig` (``SIMDB_BACKEND``, ``SIMDB_POOL_SIZE``, ``SIMDB_URL``) and the server's driver
+(``SIMDB_DRIVER``, :func:`driver_from_env`), and open what they get (:class:`BlockingFace`, :class:`AsyncFace`).
+The runner checks a scenario's drivers against its servers before anything starts; the refusals here are for a
+server started by hand with settings that cannot work, and name the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
+
+from pgdb.aio import AsyncpgDatabase, AsyncPsycopgDatabase, AsyncSqlAlchemyDatabase
+from pgdb.blocking import PsycopgDatabase, SqlAlchemyDatabase
+from pgdb.queries import Latency, seconds
+from simdb import AsyncDatabase, BlockingDatabase, ConfigError, DatabaseConfig, SimulatedDatabase
+from simdb.database import DEFAULT_DRIVER, DRIVER_ENV
+
+ENV_DRIVER = DRIVER_ENV
+
+Face = TypeVar("Face")
+
+
+class BlockingFace(BlockingDatabase, Protocol):
+    """A blocking face the app opens once it runs in its own process, and closes when it stops."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncFace(AsyncDatabase, Protocol):
+    """An awaitable face, opened and closed inside the event loop that uses it."""
+
+    async def open_async(self) -> None: ...
+
+    async def close_async(self) -> None: ...
+
+
+BLOCKING_DRIVERS: dict[str, Callable[..., BlockingFace]] = {
+    "psycopg": PsycopgDatabase,
+    "sqlalchemy": SqlAlchemyDatabase,
+}
+ASYNC_DRIVERS: dict[str, Callable[..., AsyncFace]] = {
+    "psycopg": AsyncPsycopgDatabase,
+    "asyncpg": AsyncpgDatabase,
+    "sqlalchemy": AsyncSqlAlchemyDatabase,
+}
+
+
+def driver_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The server's driver as the runner hands it over (``SIMDB_DRIVER``); unset or empty means none given."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_DRIVER) or None
+
+
+def blocking_database(config: DatabaseConfig, driver: str | None) -> BlockingFace:
+    """The face a thread waits on: the simulated database, psycopg's pool or the SQLAlchemy ORM."""
+    if config.backend == "simulated":
+        return SimulatedDatabase(_no_driver(config, driver))
+    make = _driver(BLOCKING_DRIVERS, driver, "blocking")
+    return make(_url(config), config.pool_size, latency=_latency(config))
+
+
+def async_database(config: DatabaseConfig, driver: str | None) -> AsyncFace:
+    """The face an event loop awaits: the simulated database, psycopg's async pool, asyncpg or SQLAlchemy's
+    AsyncSession."""
+    if config.backend == "simulated":
+        return SimulatedDatabase(_no_driver(config, driver))
+    make = _driver(ASYNC_DRIVERS, driver, "awaitable")
+    return make(_url(config), config.pool_size, latency=_latency(config))
+
+
+def _no_driver(config: DatabaseConfig, driver: str | None) -> DatabaseConfig:
+    if driver:
+        raise ConfigError(
+            f'{ENV_DRIVER}={driver!r} applies only to the postgres backend; this server is on "{config.backend}"'
+        )
+    return config
+
+
+def _driver(drivers: Mapping[str, Callable[..., Face]], driver: str | None, kind: str) -> Callable[..., Face]:
+    name = driver or DEFAULT_DRIVER
+    if name not in drivers:
+        raise ConfigError(
+            f"{ENV_DRIVER}={name!r} has no {kind} face; the drivers for it are {', '.join(sorted(drivers))}"
+        )
+    return drivers[name]
+
+
+def _url(config: DatabaseConfig) -> str:
+    if not config.url:
+        raise ConfigError(
+            "SIMDB_URL is empty: a server on the postgres backend needs the database's URL, which the runner "
+            "passes on (postgresql://user:password@host:port/database)"
+        )
+    return config.url
+
+
+def _latency(config: DatabaseConfig) -> Latency:
+    """The scenario's jitter, spread exactly as the simulated database spreads it (same formula, same seed)."""
+    return SimulatedDatabase(config).latency if config.jitter else seconds
