@@ -17,7 +17,7 @@ from pgdb.aio import AsyncpgDatabase, AsyncPsycopgDatabase, AsyncSqlAlchemyDatab
 from pgdb.blocking import PsycopgDatabase, SqlAlchemyDatabase
 from pgdb.queries import Latency, seconds
 from simdb import AsyncDatabase, BlockingDatabase, ConfigError, DatabaseConfig, SimulatedDatabase
-from simdb.database import DEFAULT_DRIVER, DRIVER_ENV
+from simdb.database import DEFAULT_DRIVER, DRIVER_ENV, SIMULATED_DRIVER
 
 ENV_DRIVER = DRIVER_ENV
 
@@ -61,6 +61,8 @@ def blocking_database(config: DatabaseConfig, driver: str | None) -> BlockingFac
     """The face a thread waits on: the simulated database, psycopg's pool or the SQLAlchemy ORM."""
     if config.backend == "simulated":
         return SimulatedDatabase(_no_driver(config, driver))
+    if driver == SIMULATED_DRIVER:
+        return SimulatedDatabase(_simulated(config))
     make = _driver(BLOCKING_DRIVERS, driver, "blocking")
     return make(_url(config), config.pool_size, latency=_latency(config))
 
@@ -70,6 +72,8 @@ def async_database(config: DatabaseConfig, driver: str | None) -> AsyncFace:
     AsyncSession."""
     if config.backend == "simulated":
         return SimulatedDatabase(_no_driver(config, driver))
+    if driver == SIMULATED_DRIVER:
+        return SimulatedDatabase(_simulated(config))
     make = _driver(ASYNC_DRIVERS, driver, "awaitable")
     return make(_url(config), config.pool_size, latency=_latency(config))
 
@@ -89,6 +93,12 @@ def _driver(drivers: Mapping[str, Callable[..., Face]], driver: str | None, kind
             f"{ENV_DRIVER}={name!r} has no {kind} face; the drivers for it are {', '.join(sorted(drivers))}"
         )
     return drivers[name]
+
+
+def _simulated(config: DatabaseConfig) -> DatabaseConfig:
+    """The simulated database with the real one's latencies (jitter and seed), and no pool: the baseline server of
+    a PostgreSQL scenario waits exactly as long but holds no connection."""
+    return DatabaseConfig(jitter=config.jitter, seed=config.seed)
 
 
 def _url(config: DatabaseConfig) -> str:

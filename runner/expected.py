@@ -32,6 +32,7 @@ from runner import model
 from runner.config import RunConfig, ServerConfig
 from runner.numbers import is_finite
 from runner.stats import rate_interval
+from simdb.database import SIMULATED_DRIVER
 
 # Steps whose server CPU was at or above this share of its cores are left out of the CPU calibration.
 CALIBRATION_MAX_CPU_PCT = 70.0
@@ -107,7 +108,8 @@ def system(config: RunConfig, spec: ServerConfig, calibration: Calibration, core
         mix.append(model.RequestClass("short", load.short_weight, workload.short_query_ms / 1000, overhead_s))
     # The database's capacity per process: the simulated pool (0: none), or a real pool of pool_size connections.
     database = config.database
-    capacity = database.pool_size if database.backend == "postgres" else database.capacity
+    real = database.backend == "postgres" and spec.driver != SIMULATED_DRIVER
+    capacity = database.pool_size if real else database.capacity
     return model.System(
         demand=model.Demand(think_s=load.think_mean_s, mix=tuple(mix)),
         server=model.Server(

@@ -34,6 +34,9 @@ BACKENDS = ("simulated", "postgres")
 BLOCKING_DRIVERS = ("psycopg", "sqlalchemy")
 ASYNC_DRIVERS = ("psycopg", "asyncpg", "sqlalchemy")
 DEFAULT_DRIVER = "psycopg"
+# In a PostgreSQL scenario, a server may wait on the simulated database instead, with the same latencies: the
+# baseline that shows what a real driver, its pool and its rows add, measured in the same run.
+SIMULATED_DRIVER = "simulated"
 DRIVER_ENV = f"{ENV_PREFIX}DRIVER"
 
 

@@ -617,3 +617,10 @@ def test_pools_that_do_not_fit_max_connections_are_refused_naming_both_numbers(t
     assert "sync" in message and "pool_size 11" in message and "= 101 connections" in message
     assert "max_connections = 100" in message
     check_connections(load_config(str(scenario(tmp_path))), 1)  # the simulated database has no connections
+
+
+def test_a_server_may_wait_on_the_simulated_database_beside_the_real_ones(tmp_path: Path) -> None:
+    servers = SERVERS.replace("workers = 2", 'workers = 2\nworker_class = "gevent"\ndriver = "simulated"')
+    config = load_config(str(scenario(tmp_path, extra=PG, servers=servers)))
+    assert [s.driver for s in config.servers] == ["simulated", "psycopg"]
+    assert config.servers[0].describe() == "2 workers x 1000 connections (gevent), simulated database, no connection"

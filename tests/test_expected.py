@@ -12,7 +12,8 @@ import pytest
 from runner import expected, store
 from runner.config import RunConfig, ServerConfig, config_from_dict
 from runner.view import RunView
-from tests.runs import METADATA, config, view_of
+from tests import runs
+from tests.runs import METADATA, complete_run, config, view_of
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference" / "default"
 
@@ -197,3 +198,13 @@ def test_a_pool_bound_step_below_the_model_is_explained_by_the_pools_idle_time()
     assert e.outside
     reason = expected.explain(e, run["steps"][1], view.servers[0])
     assert "each of the 2 connections was taken for about 125 ms" in reason
+
+
+def test_the_real_pool_bounds_the_model_and_the_simulated_baseline_has_none() -> None:
+    doc = complete_run()
+    doc["config"]["database"] = {"backend": "postgres", "pool_size": 4, "jitter": 0.0, "seed": 1}
+    doc["config"]["servers"][0]["driver"] = "psycopg"
+    doc["config"]["servers"][1]["driver"] = "simulated"
+    view = view_of(doc)
+    assert view.systems[runs.SYNC].server.db_connections == 3 * 4
+    assert view.systems[runs.ASYNC].server.db_connections is None

@@ -136,6 +136,13 @@ def test_the_simulated_backend_gets_the_simulated_database_on_both_sides() -> No
     assert isinstance(aio, SimulatedDatabase) and aio.config == config
 
 
+def test_the_simulated_driver_of_a_postgres_scenario_waits_the_same_latencies_with_no_pool() -> None:
+    config = DatabaseConfig(backend="postgres", url="postgresql://u:p@127.0.0.1:1/bench", jitter=0.1, seed=7)
+    for face in (choose.blocking_database(config, "simulated"), choose.async_database(config, "simulated")):
+        assert isinstance(face, SimulatedDatabase)
+        assert face.config == DatabaseConfig(jitter=0.1, seed=7)  # no capacity, no URL: nothing to connect to
+
+
 def test_a_driver_on_the_simulated_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"SIMDB_DRIVER='asyncpg' applies only to the postgres backend"):
         choose.async_database(DatabaseConfig(), "asyncpg")
