@@ -221,6 +221,16 @@ def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:
             f"{modelled:.0f} ms (waits plus calibrated CPU): time between requests that the model does not count "
             "(accepting and closing connections, workers sharing one core, time the VM's hypervisor takes)"
         )
+    busy, pool = step.get("db_connections_max"), e.db_connections
+    if eff < 1 and pool and is_finite(busy) and busy >= pool:
+        mean = step.get("db_connections_mean")
+        share = f", {mean:.1f} on average" if is_finite(mean) else ""
+        return (
+            f"its database pool was full at times (measured: up to {busy:.0f} of its {pool} connections busy"
+            f"{share}), so requests queued for a connection as well as for the core"
+            + (f" (CPU at {cpu:.0f}%)" if is_finite(cpu) else "")
+            + ": two queues in a row, where the model's curve has one"
+        )
     if eff < 1 and is_finite(cpu) and cpu >= 85:
         return (
             f"the server's CPU was at {cpu:.0f}% of its core(s): it is near its CPU limit, where the model's "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,29 @@ def test_the_real_pool_bounds_the_model_and_the_simulated_baseline_has_none() ->
     view = view_of(doc)
     assert view.systems[runs.SYNC].server.db_connections == 3 * 4
     assert view.systems[runs.ASYNC].server.db_connections is None
+
+
+def _pool_step(busy: int) -> tuple[expected.Expectation, dict[str, Any]]:
+    doc = complete_run()
+    doc["config"]["database"] = {"backend": "postgres", "pool_size": 10, "jitter": 0.0, "seed": 1}
+    for server in doc["config"]["servers"]:
+        server["driver"] = "psycopg"
+    view = view_of(doc)
+    record = dict(view.by_level[(runs.ASYNC, 50)])
+    record.update(db_connections_max=busy, db_connections_mean=7.8, server_cpu_pct=59.0)
+    e = view.expectations[(runs.ASYNC, 50)]
+    low = replace(e, measured_rps=e.prediction.model_rps * 0.8)  # 20% below the model
+    return low, record
+
+
+def test_a_step_whose_pool_was_measured_full_is_explained_by_the_pool() -> None:
+    e, record = _pool_step(busy=10)
+    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
+    text = expected.explain(e, record, spec)
+    assert "pool was full at times (measured: up to 10 of its 10 connections busy, 7.8 on average)" in text
+
+
+def test_a_pool_never_measured_full_is_not_blamed() -> None:
+    e, record = _pool_step(busy=9)
+    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
+    assert "pool" not in expected.explain(e, record, spec)
