@@ -221,12 +221,12 @@ def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:
             f"{modelled:.0f} ms (waits plus calibrated CPU): time between requests that the model does not count "
             "(accepting and closing connections, workers sharing one core, time the VM's hypervisor takes)"
         )
-    busy, pool = step.get("db_connections_max"), e.db_connections
-    if eff < 1 and pool and is_finite(busy) and busy >= pool:
+    busy, connections = step.get("db_connections_max"), e.db_connections
+    if eff < 1 and connections and is_finite(busy) and busy >= connections:
         mean = step.get("db_connections_mean")
         share = f", {mean:.1f} on average" if is_finite(mean) else ""
         return (
-            f"its database pool was full at times (measured: up to {busy:.0f} of its {pool} connections busy"
+            f"its database pool was full at times (measured: up to {busy:.0f} of its {connections} connections busy"
             f"{share}), so requests queued for a connection as well as for the core"
             + (f" (CPU at {cpu:.0f}%)" if is_finite(cpu) else "")
             + ": two queues in a row, where the model's curve has one"
