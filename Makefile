@@ -41,7 +41,11 @@ $(STAMP): requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-benchmark: $(STAMP) postgres-server
+# Only a PostgreSQL scenario needs the database server: the simulated ones run on any machine as they always did.
+benchmark: $(STAMP)
+	@file="$$SCENARIO"; case "$$file" in */*|*.toml) ;; *) file="scenarios/$$file.toml";; esac; \
+	if [ -z "$$RESUME" ] && grep -qE '^[[:space:]]*backend[[:space:]]*=[[:space:]]*"postgres"' "$$file" 2>/dev/null; \
+	then $(MAKE) --no-print-directory postgres-server; fi
 	@if [ -n "$$RESUME" ]; then set -x; $(PY) -m runner --resume "$$RESUME"; \
 	else set -x; $(PY) -m runner "$$SCENARIO"; fi
 
