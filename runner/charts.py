@@ -273,27 +273,33 @@ def throughput_figure(view: RunView) -> Figure:
 
 
 def resources_figure(view: RunView) -> Figure:
-    """CPU and memory per user level for each server, with the client's CPU beside the server's.
+    """CPU and memory per user level for each server, with the client's CPU (and the database's, on PostgreSQL)
+    beside the server's.
 
-    CPU is over the measured window, summed over the server's process tree, in % of one core; the dotted line at
-    80% is where a client's own latencies start to count. Memory is PSS (shared pages shared out between forked
-    workers) where it was measured, otherwise RSS summed over the tree.
+    CPU is over the measured window, summed over each process tree, in % of one core; the dotted line at 80% is
+    where a client's own latencies start to count. Memory is PSS (shared pages shared out between forked workers)
+    where it was measured, otherwise RSS summed over the tree. One legend band above both panels names the servers
+    by colour and the lines by style, so it grows with the number of servers without covering a panel.
     """
-    fig = new_figure(11, 5.2)
+    fig = new_figure(11, 5.4)
     cpu_ax, mem_ax = fig.subplots(1, 2)
     colours = server_colours(view.servers)
     users = list(view.users)
     memory_kind = "PSS"
+    database = view.config.database.backend == "postgres"
+    handles: list[Artist] = []
     for server in view.servers:
         name, colour = server.name, colours[server.name]
         found = [(n, record) for n in users if (record := view.ok_step(name, n)) is not None]
-        label = f"{name} ({slots_text(server, short=True)})"
         server_cpu = [(n, float(s["server_cpu_pct"])) for n, s in found if is_finite(s.get("server_cpu_pct"))]
         client_cpu = [(n, float(c)) for n, s in found if is_finite(c := s["figures"].get("client_cpu_pct"))]
-        cpu_ax.plot([n for n, _ in server_cpu], [c for _, c in server_cpu], marker="o", color=colour,
-                    label=f"server: {label}")  # fmt: skip
+        db_cpu = [(n, float(c)) for n, s in found if is_finite(c := s.get("db_cpu_pct"))]
+        cpu_ax.plot([n for n, _ in server_cpu], [c for _, c in server_cpu], marker="o", color=colour)
         cpu_ax.plot([n for n, _ in client_cpu], [c for _, c in client_cpu], marker=".", linestyle="--",
-                    color=colour, alpha=0.6, label=f"Locust, driving {name}")  # fmt: skip
+                    color=colour, alpha=0.6)  # fmt: skip
+        if db_cpu:
+            cpu_ax.plot([n for n, _ in db_cpu], [c for _, c in db_cpu], marker="", linestyle="-.", color=colour,
+                        alpha=0.6)  # fmt: skip
         memory = []
         for n, record in found:
             value = record.get("server_pss_mb")
@@ -301,20 +307,30 @@ def resources_figure(view: RunView) -> Figure:
                 value, memory_kind = record.get("server_rss_mb"), "RSS"
             if is_finite(value):
                 memory.append((n, float(value)))
-        mem_ax.plot([n for n, _ in memory], [m for _, m in memory], marker="o", color=colour, label=label)
+        mem_ax.plot([n for n, _ in memory], [m for _, m in memory], marker="o", color=colour)
         for n, record in found:
             y = dict(server_cpu).get(n)
             if record.get("saturated") and y is not None:
                 cpu_ax.plot([n], [y], marker="x", color="red", markersize=10)
-    cpu_ax.axhline(80, color="red", linestyle=":", linewidth=1, label="80% of a core")
+        handles.append(Line2D([], [], color=colour, marker="o", label=f"{name} ({slots_text(server, short=True)})"))
+    cpu_ax.axhline(80, color="red", linestyle=":", linewidth=1)
+    handles += [
+        Line2D([], [], color="dimgrey", marker="o", label="CPU: the server's process tree"),
+        Line2D([], [], color="dimgrey", marker=".", linestyle="--", alpha=0.6, label="CPU: Locust driving it"),
+    ]
+    if database:
+        handles.append(Line2D([], [], color="dimgrey", linestyle="-.", alpha=0.6, label="CPU: PostgreSQL"))
+    handles += [
+        Line2D([], [], color="red", linestyle=":", linewidth=1, label="80% of a core"),
+        Line2D([], [], color="red", marker="x", linestyle="none", label="saturated step"),
+    ]
     for ax in (cpu_ax, mem_ax):
         _log_axis(ax, users, "concurrent users")
     cpu_ax.set_ylabel("CPU over the measured window (% of one core)")
-    cpu_ax.set_title("CPU: server tree (solid), Locust (dashed); x = saturated step", fontsize=10)
+    cpu_ax.set_title("CPU per step", fontsize=10)
     mem_ax.set_ylabel(f"memory of the server's process tree ({memory_kind}, MB)")
     mem_ax.set_title("Memory at the end of each step", fontsize=10)
-    cpu_ax.legend(fontsize=7, loc="upper left")
-    mem_ax.legend(fontsize=7, loc="lower right")
+    fitted_legend(fig, handles, fontsize=7)
     footer(fig, view.headline_setup())
     return fig
 

@@ -23,6 +23,7 @@ from runner.report_model import BOUND_TEXT, model_section, why
 from runner.report_tables import endpoint_table, resource_table, results_table, spread_section
 from runner.stats import rate_interval
 from runner.view import Record, RunView, figure_of, is_ok, slots_text
+from simdb.database import SIMULATED_DRIVER
 
 CLIENT_LIMIT_NOTE = (
     "the load generator used more than 80% of its core, so part of the latency measured there is Locust's own "
@@ -57,10 +58,13 @@ def reading(view: RunView) -> list[str]:
     s_high, a_high = view.by_level[(sync.name, high)], view.by_level[(asyn.name, high)]
     page_sync, page_async = _lat(s_low, "p50_ms", "page"), _lat(a_low, "p50_ms", "page")
     calm = all(v <= 1.3 * (wait + cpu) + 15 for v in (page_sync, page_async) if math.isfinite(v))
+    # The pair read here may wait on PostgreSQL or on the simulated database (a PostgreSQL scenario's baseline).
+    real = view.config.database.backend == "postgres" and all(s.driver != SIMULATED_DRIVER for s in (sync, asyn))
+    waits = "waits in PostgreSQL (pg_sleep)" if real else "simulated waits"
+    rest = "the driver, the rows, framework, HTTP and scheduling" if real else "framework, HTTP and scheduling"
     out.append(
         f"**At {low} users** a page takes {fmt_ms(page_sync)} (sync) and {fmt_ms(page_async)} (async) at the "
-        f"median, against {wait + cpu:g} ms of simulated waits and work"
-        + ("; the rest is framework, HTTP and scheduling." if calm else ".")
+        f"median, against {wait + cpu:g} ms of {waits} and work" + (f"; the rest is {rest}." if calm else ".")
     )
     if high != low:
         ratio_rps = _rps(a_high) / _rps(s_high) if _rps(s_high) > 0 else math.inf
