@@ -179,6 +179,12 @@ def test_the_reading_of_simulated_against_real_holds() -> None:
     assert f"served {gthread_rps} requests/s at a {gthread_p50} median at 500 users" in readme
 
 
+def test_each_reference_ran_on_the_machine_the_readme_says() -> None:
+    for name in ALL_REFERENCES:
+        model = str(reference(name).metadata.get("cpu_model"))
+        assert ("EPYC" if name.startswith("postgres") else "Xeon") in model, (name, model)
+
+
 def test_the_references_it_quotes_are_committed() -> None:
     for name in ("postgres", "postgres-orm", "postgres-pool"):
         assert (REFERENCES / name / "run.json").is_file()
