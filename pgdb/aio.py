@@ -10,37 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from pgdb import orm, queries
 from pgdb.failures import opening, reaching
-from pgdb.queries import POOL_TIMEOUT_S, Latency, seconds
+from pgdb.pooled import Pooled, psycopg_pool_options
 from simdb import Item, QueryTiming, User
 
+T = TypeVar("T")
 
-class AsyncPsycopgDatabase:
+
+class AsyncPsycopgDatabase(Pooled):
     """psycopg 3 through ``psycopg_pool.AsyncConnectionPool``, in autocommit as its blocking twin is."""
 
-    def __init__(
-        self, conninfo: str, pool_size: int, *, timeout: float = POOL_TIMEOUT_S, latency: Latency = seconds
-    ) -> None:
-        self.pool_size = pool_size
-        self._timeout = timeout
-        self.latency = latency
+    def _build(self) -> None:
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
-            conninfo,
-            min_size=pool_size,
-            max_size=pool_size,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            open=False,
-            name="bench",
+            self._conninfo, **psycopg_pool_options(self.pool_size, self._timeout)
         )
 
     async def open_async(self) -> None:
@@ -72,18 +65,12 @@ class AsyncPsycopgDatabase:
         return (await self._fetch(queries.SHORT, (user_id, self.latency(ms))))[1]
 
 
-class AsyncpgDatabase:
+class AsyncpgDatabase(Pooled):
     """asyncpg through its own pool (``asyncpg.create_pool``), with its defaults: prepared statements cached per
     connection, and a connection reset when it goes back to the pool."""
 
-    def __init__(
-        self, conninfo: str, pool_size: int, *, timeout: float = POOL_TIMEOUT_S, latency: Latency = seconds
-    ) -> None:
-        self.pool_size = pool_size
-        self._conninfo = conninfo
-        self._timeout = timeout
-        self.latency = latency
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+    def _build(self) -> None:
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None  # created inside the event loop, by open_async
 
     async def open_async(self) -> None:
         with opening(self.pool_size, self._timeout):
@@ -120,23 +107,19 @@ class AsyncpgDatabase:
         return (await self._fetch(queries.ASYNCPG_SHORT, user_id, self.latency(ms)))[1]
 
 
-class AsyncSqlAlchemyDatabase:
+class AsyncSqlAlchemyDatabase(Pooled):
     """The SQLAlchemy 2 ORM the async way: an ``AsyncSession`` per query over an async engine on asyncpg (the
     pairing SQLAlchemy documents for asyncio), rows mapped into the same objects as the blocking ORM face's."""
 
-    def __init__(
-        self, conninfo: str, pool_size: int, *, timeout: float = POOL_TIMEOUT_S, latency: Latency = seconds
-    ) -> None:
-        self.pool_size = pool_size
-        self._timeout = timeout
-        self.latency = latency
+    def _build(self) -> None:
+        conninfo = self._conninfo
         # The creator connects with the very DSN asyncpg's own pool gets.
         self._engine: AsyncEngine = create_async_engine(
             "postgresql+asyncpg://",
             async_creator=lambda: asyncpg.connect(dsn=conninfo),
-            pool_size=pool_size,
+            pool_size=self.pool_size,
             max_overflow=0,
-            pool_timeout=timeout,
+            pool_timeout=self._timeout,
         )
 
     async def open_async(self) -> None:
@@ -148,35 +131,28 @@ class AsyncSqlAlchemyDatabase:
     async def close_async(self) -> None:
         await self._engine.dispose()
 
-    async def user_async(self, user_id: int, ms: float) -> tuple[orm.UserRecord, QueryTiming]:
+    async def _run(
+        self, statement: Any, params: dict[str, object], take: Callable[[Result[Any]], T]
+    ) -> tuple[T, QueryTiming]:
+        """One statement in an AsyncSession bound to a connection checked out first, so the checkout is timed
+        apart."""
         started = time.perf_counter()
         with reaching(self._timeout):
             async with self._engine.connect() as conn:
                 got = time.perf_counter()
                 async with AsyncSession(bind=conn) as session:
-                    result = await session.execute(orm.USER, {"user_id": user_id, "seconds": self.latency(ms)})
-                    user = result.scalar_one()
+                    value = take(await session.execute(statement, params))
                 done = time.perf_counter()
-        return user, QueryTiming(pool=got - started, wait=done - got)
+        return value, QueryTiming(pool=got - started, wait=done - got)
+
+    async def user_async(self, user_id: int, ms: float) -> tuple[orm.UserRecord, QueryTiming]:
+        params: dict[str, object] = {"user_id": user_id, "seconds": self.latency(ms)}
+        return await self._run(orm.USER, params, lambda result: result.scalar_one())
 
     async def listing_async(self, user_id: int, rows: int, ms: float) -> tuple[list[orm.ItemRecord], QueryTiming]:
-        params = {"user_id": user_id, "rows": rows, "seconds": self.latency(ms)}
-        started = time.perf_counter()
-        with reaching(self._timeout):
-            async with self._engine.connect() as conn:
-                got = time.perf_counter()
-                async with AsyncSession(bind=conn) as session:
-                    items = list((await session.execute(orm.LISTING, params)).scalars())
-                done = time.perf_counter()
-        return items, QueryTiming(pool=got - started, wait=done - got)
+        params: dict[str, object] = {"user_id": user_id, "rows": rows, "seconds": self.latency(ms)}
+        return await self._run(orm.LISTING, params, lambda result: list(result.scalars()))
 
     async def short_async(self, user_id: int, ms: float) -> QueryTiming:
-        started = time.perf_counter()
-        with reaching(self._timeout):
-            async with self._engine.connect() as conn:
-                got = time.perf_counter()
-                async with AsyncSession(bind=conn) as session:
-                    result = await session.execute(orm.SHORT, {"user_id": user_id, "seconds": self.latency(ms)})
-                    result.scalar_one()
-                done = time.perf_counter()
-        return QueryTiming(pool=got - started, wait=done - got)
+        params: dict[str, object] = {"user_id": user_id, "seconds": self.latency(ms)}
+        return (await self._run(orm.SHORT, params, lambda result: result.scalar_one()))[1]

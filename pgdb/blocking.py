@@ -10,41 +10,33 @@ Python work between the page's two queries. The time to check one out is the que
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, Result, create_engine
 from sqlalchemy.orm import Session
 
 from pgdb import orm, queries
 from pgdb.failures import opening, reaching
-from pgdb.queries import POOL_TIMEOUT_S, Latency, seconds
+from pgdb.pooled import Pooled, psycopg_pool_options
 from simdb import Item, QueryTiming, User
 
+T = TypeVar("T")
 
-class PsycopgDatabase:
+
+class PsycopgDatabase(Pooled):
     """psycopg 3 through ``psycopg_pool.ConnectionPool``.
 
     The connections are in autocommit: each request is one read-only statement, and without it psycopg would
     wrap each in BEGIN and COMMIT, two round trips asyncpg (which has no implicit transaction) does not make.
     """
 
-    def __init__(
-        self, conninfo: str, pool_size: int, *, timeout: float = POOL_TIMEOUT_S, latency: Latency = seconds
-    ) -> None:
-        self.pool_size = pool_size
-        self._timeout = timeout
-        self.latency = latency
+    def _build(self) -> None:
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
-            conninfo,
-            min_size=pool_size,
-            max_size=pool_size,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            open=False,
-            name="bench",
+            self._conninfo, **psycopg_pool_options(self.pool_size, self._timeout)
         )
 
     def open(self) -> None:
@@ -74,7 +66,7 @@ class PsycopgDatabase:
         return self._fetch(queries.SHORT, (user_id, self.latency(ms)))[1]
 
 
-class SqlAlchemyDatabase:
+class SqlAlchemyDatabase(Pooled):
     """The SQLAlchemy 2 ORM: a ``Session`` per query over an engine on psycopg, rows mapped into objects.
 
     The engine's own pool (``QueuePool``) holds ``pool_size`` connections and never more (``max_overflow=0``);
@@ -82,19 +74,15 @@ class SqlAlchemyDatabase:
     is bound to a connection checked out first, which is how its pool time is seen apart from the query's.
     """
 
-    def __init__(
-        self, conninfo: str, pool_size: int, *, timeout: float = POOL_TIMEOUT_S, latency: Latency = seconds
-    ) -> None:
-        self.pool_size = pool_size
-        self._timeout = timeout
-        self.latency = latency
+    def _build(self) -> None:
+        conninfo = self._conninfo
         # The creator connects with the very conninfo psycopg's pool gets, whatever form the URL has.
         self._engine: Engine = create_engine(
             "postgresql+psycopg://",
             creator=lambda: psycopg.connect(conninfo),
-            pool_size=pool_size,
+            pool_size=self.pool_size,
             max_overflow=0,
-            pool_timeout=timeout,
+            pool_timeout=self._timeout,
         )
 
     def open(self) -> None:
@@ -105,30 +93,26 @@ class SqlAlchemyDatabase:
     def close(self) -> None:
         self._engine.dispose()
 
-    def user(self, user_id: int, ms: float) -> tuple[orm.UserRecord, QueryTiming]:
+    def _run(
+        self, statement: Any, params: dict[str, object], take: Callable[[Result[Any]], T]
+    ) -> tuple[T, QueryTiming]:
+        """One statement in a Session bound to a connection checked out first, so the checkout is timed apart."""
         started = time.perf_counter()
         with reaching(self._timeout), self._engine.connect() as conn:
             got = time.perf_counter()
             with Session(bind=conn) as session:
-                user = session.execute(orm.USER, {"user_id": user_id, "seconds": self.latency(ms)}).scalar_one()
+                value = take(session.execute(statement, params))
             done = time.perf_counter()
-        return user, QueryTiming(pool=got - started, wait=done - got)
+        return value, QueryTiming(pool=got - started, wait=done - got)
+
+    def user(self, user_id: int, ms: float) -> tuple[orm.UserRecord, QueryTiming]:
+        params: dict[str, object] = {"user_id": user_id, "seconds": self.latency(ms)}
+        return self._run(orm.USER, params, lambda result: result.scalar_one())
 
     def listing(self, user_id: int, rows: int, ms: float) -> tuple[list[orm.ItemRecord], QueryTiming]:
-        params = {"user_id": user_id, "rows": rows, "seconds": self.latency(ms)}
-        started = time.perf_counter()
-        with reaching(self._timeout), self._engine.connect() as conn:
-            got = time.perf_counter()
-            with Session(bind=conn) as session:
-                items = list(session.execute(orm.LISTING, params).scalars())
-            done = time.perf_counter()
-        return items, QueryTiming(pool=got - started, wait=done - got)
+        params: dict[str, object] = {"user_id": user_id, "rows": rows, "seconds": self.latency(ms)}
+        return self._run(orm.LISTING, params, lambda result: list(result.scalars()))
 
     def short(self, user_id: int, ms: float) -> QueryTiming:
-        started = time.perf_counter()
-        with reaching(self._timeout), self._engine.connect() as conn:
-            got = time.perf_counter()
-            with Session(bind=conn) as session:
-                session.execute(orm.SHORT, {"user_id": user_id, "seconds": self.latency(ms)}).scalar_one()
-            done = time.perf_counter()
-        return QueryTiming(pool=got - started, wait=done - got)
+        params: dict[str, object] = {"user_id": user_id, "seconds": self.latency(ms)}
+        return self._run(orm.SHORT, params, lambda result: result.scalar_one())[1]

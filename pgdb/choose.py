@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from pgdb.aio import AsyncpgDatabase, AsyncPsycopgDatabase, AsyncSqlAlchemyDatabase
 from pgdb.blocking import PsycopgDatabase, SqlAlchemyDatabase
@@ -59,22 +59,25 @@ def driver_from_env(environ: Mapping[str, str] | None = None) -> str | None:
 
 def blocking_database(config: DatabaseConfig, driver: str | None) -> BlockingFace:
     """The face a thread waits on: the simulated database, psycopg's pool or the SQLAlchemy ORM."""
-    if config.backend == "simulated":
-        return SimulatedDatabase(_no_driver(config, driver))
-    if driver == SIMULATED_DRIVER:
-        return SimulatedDatabase(_simulated(config))
-    make = _driver(BLOCKING_DRIVERS, driver, "blocking")
-    return make(_url(config), config.pool_size, latency=_latency(config))
+    return _face(config, driver, BLOCKING_DRIVERS, "blocking")
 
 
 def async_database(config: DatabaseConfig, driver: str | None) -> AsyncFace:
     """The face an event loop awaits: the simulated database, psycopg's async pool, asyncpg or SQLAlchemy's
     AsyncSession."""
+    return _face(config, driver, ASYNC_DRIVERS, "awaitable")
+
+
+def _face(config: DatabaseConfig, driver: str | None, drivers: Mapping[str, Callable[..., Face]], kind: str) -> Face:
+    """The simulated database (on the simulated backend, or as a PostgreSQL scenario's baseline), else the named
+    driver's face of ``kind``, sized and timed by the configuration."""
+    # The simulated database has both faces, so it is whichever one is asked for (mypy cannot see that for Face).
+    simulated = cast("Callable[[DatabaseConfig], Face]", SimulatedDatabase)
     if config.backend == "simulated":
-        return SimulatedDatabase(_no_driver(config, driver))
+        return simulated(_no_driver(config, driver))
     if driver == SIMULATED_DRIVER:
-        return SimulatedDatabase(_simulated(config))
-    make = _driver(ASYNC_DRIVERS, driver, "awaitable")
+        return simulated(_simulated(config))
+    make = _driver(drivers, driver, kind)
     return make(_url(config), config.pool_size, latency=_latency(config))
 
 
