@@ -9,8 +9,10 @@ Besides Locust's own ``--json-file`` totals, each step gets:
 
 * a warm-up: statistics are reset ``--warmup`` seconds after the start, so the burst's first moments are
   discarded from the totals and percentiles;
-* ``--raw-file``: one row per request (start, duration, endpoint, outcome, request id) so the runner can count
-  what completed inside the measured window, what finished during the drain, and what never finished;
+* ``--raw-file``: one row per request (start, duration, endpoint, outcome, request id, and the server's own
+  ``handler`` and ``pool`` times from its ``Server-Timing`` header) so the runner can count what completed inside
+  the measured window, what finished during the drain, and what never finished, and can tell time spent in the
+  handler and waiting for a pooled connection from time spent queued in front of it;
 * ``--meta-file``: the window's timestamps and the client's own CPU time over the window, because Locust's
   built-in CPU warning needs ~20 s before it can fire (format ``sync-async-bench/window``, read by
   ``runner.stats.read_window``);
@@ -32,6 +34,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import json
+import math
 import os
 import pathlib
 import random
@@ -61,6 +64,7 @@ from runner.files import write_atomically
 
 # The formats of the files the runner reads, checked there (runner.stats.read_window, runner.progress.read_seen).
 from runner.store import LOCUST_FILES_VERSION, PROGRESS_FORMAT, WINDOW_FORMAT, stamp
+from simdb.workload import parse_server_timing
 
 PROGRESS_EVERY_S = 1.0
 
@@ -75,9 +79,11 @@ ROWS_PER_MESSAGE = 5000
 # How much longer than the drain bound the master waits for its workers' reports before writing what it has.
 REPORT_GRACE_S = 10.0
 
-RAW_COLUMNS = ("start_epoch_s", "response_ms", "endpoint", "ok", "error", "request_id")
-# start epoch s, response ms, endpoint, ok (1/0), error, request id (text: "17" alone, "w0-17" from worker 0)
-Row = tuple[float, float, str, int, str, str]
+RAW_COLUMNS = ("start_epoch_s", "response_ms", "endpoint", "ok", "error", "request_id", "handler_ms", "pool_ms")
+# start epoch s, response ms, endpoint, ok (1/0), error, request id (text: "17" alone, "w0-17" from worker 0), and
+# the server's handler and pool-wait times in ms (NaN in memory, empty in the file, when the response had none).
+Row = tuple[float, float, str, int, str, str, float, float]
+NAN = float("nan")
 
 
 @events.init_command_line_parser.add_listener
@@ -149,7 +155,7 @@ class _Recorder:
     """Collects every request and the window's boundaries for the runner; on a master, its workers' too."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, str, int, str, int]] = []
+        self.rows: list[tuple[float, float, str, int, str, int, float, float]] = []
         self.in_flight: dict[int, tuple[float, str]] = {}
         self._next_id = 0
         self.meta: dict[str, Any] = {}
@@ -241,7 +247,10 @@ class _Recorder:
         }
 
     def export_rows(self, prefix: str = "") -> list[Row]:
-        return [(s, ms, name, ok, error, f"{prefix}{rid}" if rid else "") for s, ms, name, ok, error, rid in self.rows]
+        return [
+            (s, ms, name, ok, error, f"{prefix}{rid}" if rid else "", handler, pool)
+            for s, ms, name, ok, error, rid, handler, pool in self.rows
+        ]
 
     def unfinished(self, stop_end: float, prefix: str = "") -> list[dict[str, Any]]:
         """Requests sent but never answered: their users were killed when --stop-timeout ran out. Their age at
@@ -319,6 +328,7 @@ def _on_request(
     exception: BaseException | None = None,
     start_time: float | None = None,
     context: dict[str, Any] | None = None,
+    response: Any = None,
     **_: Any,
 ) -> None:
     request_id = 0
@@ -327,7 +337,19 @@ def _on_request(
         recorder.in_flight.pop(request_id, None)
     started = start_time if start_time is not None else time.time() - response_time / 1000.0
     error = "" if exception is None else type(exception).__name__ + ": " + str(exception)[:200]
-    recorder.rows.append((started, response_time, name, 0 if exception else 1, error, request_id))
+    handler, pool = _server_times(response)
+    recorder.rows.append((started, response_time, name, 0 if exception else 1, error, request_id, handler, pool))
+
+
+def _server_times(response: Any) -> tuple[float, float]:
+    """The server's own ``handler`` and ``pool`` times (ms) from the response's ``Server-Timing``; NaN when it
+    has none (a failed connection, an error page from the server rather than the app)."""
+    headers = getattr(response, "headers", None)
+    header = headers.get("server-timing") if headers is not None else None
+    if not header:
+        return NAN, NAN
+    metrics = parse_server_timing(str(header))
+    return metrics.get("handler", NAN), metrics.get("pool", NAN)
 
 
 # Registered at import, before Locust creates its runner, so it runs before the runner's own listener that adds a
@@ -460,7 +482,10 @@ def _collect_workers(environment: Environment, runner: MasterRunner) -> list[Row
         if len(received) != report["rows"]:
             incomplete.append(f"worker {report['process']['index']}: {len(received)} of {report['rows']} rows")
         # msgpack turns tuples into lists on the way.
-        rows.extend((float(r[0]), float(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5])) for r in received)
+        rows.extend(
+            (float(r[0]), float(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]), float(r[6]), float(r[7]))
+            for r in received
+        )
         unfinished.extend(report["unfinished"])
         processes.append(report["process"])
     missing = sorted(expected - set(recorder.worker_reports))
@@ -530,8 +555,14 @@ def _join_distribution(environment: Environment, runner: Any = None, **_: Any) -
 def _raw_csv(handle: Any, rows: list[Row]) -> None:
     writer = csv.writer(handle)
     writer.writerow(RAW_COLUMNS)
-    for started, response_ms, name, ok, error, request_id in rows:
-        writer.writerow([f"{started:.6f}", f"{response_ms:.3f}", name, ok, error, request_id])
+    for started, response_ms, name, ok, error, request_id, handler, pool in rows:
+        writer.writerow(
+            [f"{started:.6f}", f"{response_ms:.3f}", name, ok, error, request_id, _ms_text(handler), _ms_text(pool)]
+        )
+
+
+def _ms_text(ms: float) -> str:
+    return "" if math.isnan(ms) else f"{ms:.3f}"
 
 
 class BenchUser(FastHttpUser):

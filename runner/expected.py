@@ -30,7 +30,7 @@ from typing import Any
 
 from runner import model
 from runner.config import RunConfig, ServerConfig
-from runner.numbers import is_finite
+from runner.numbers import is_finite, is_number
 from runner.stats import rate_interval
 from simdb.database import SIMULATED_DRIVER
 
@@ -91,6 +91,16 @@ def calibrate(config: RunConfig, records: Iterable[Mapping[str, Any]], server: s
         return Calibration(FALLBACK_OVERHEAD_MS, 0, app + FALLBACK_OVERHEAD_MS)
     per_request = cpu_s / done * 1000
     return Calibration(max(0.0, per_request - app), used, max(per_request, app))
+
+
+def cpu_ms_per_request(step: Mapping[str, Any]) -> float | None:
+    """The server tree's CPU per request completed in the window, in ms (the service-demand law): what a driver or
+    an ORM adds shows here, and what a saturated step spent against its calibration."""
+    figures = step.get("figures") or {}
+    cpu, completed, window = step.get("server_cpu_pct"), figures.get("completed_in_window"), figures.get("window_s")
+    if not (is_finite(cpu) and is_number(completed) and is_number(window)) or completed <= 0:
+        return None
+    return float(cpu) / 100 * float(window) / float(completed) * 1000
 
 
 def system(config: RunConfig, spec: ServerConfig, calibration: Calibration, cores: int) -> model.System:
@@ -173,6 +183,18 @@ def expectation(system: model.System, calibration: Calibration, record: Mapping[
     )
 
 
+def _pool_wait(step: Mapping[str, Any]) -> str:
+    """The step's measured wait for a pooled connection (from ``Server-Timing``), as a clause; empty without it."""
+    server = (step.get("figures") or {}).get("server") or {}
+    mean, waited = server.get("pool_mean_ms"), server.get("pool_waited_pct")
+    if not (server.get("timed") and is_finite(mean) and is_finite(waited)):
+        return ""
+    return (
+        f"; measured by the server, requests waited {mean:.0f} ms on average for a connection and {waited:.0f}% of "
+        "them waited at all"
+    )
+
+
 def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:  # noqa: PLR0911 (one return per reason)
     """Why a step's throughput is more than TOLERANCE from the model, from what the step itself measured.
 
@@ -208,11 +230,15 @@ def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:
         held = pool / e.measured_rps * 1000
         queries = pool / p.capacities_rps["database"] * 1000
         return (
-            f"each of the {pool} connections was taken for about {held:.0f} ms per request against {queries:.0f} ms "
-            "of queries: a released connection reaches the next waiting request only when that request gets to "
-            "run, after the Python work queued ahead of it (on an event loop, first the rest of the releasing "
-            "request's own work; with threads, the GIL), so the pool idles between queries"
-        ) + (f"; the server's CPU was at {cpu:.0f}%" if is_finite(cpu) else "")
+            (
+                f"each of the {pool} connections was taken for about {held:.0f} ms per request against "
+                f"{queries:.0f} ms of queries: a released connection reaches the next waiting request only when that "
+                "request gets to run, after the Python work queued ahead of it (on an event loop, first the rest of "
+                "the releasing request's own work; with threads, the GIL), so the pool idles between queries"
+            )
+            + (f"; the server's CPU was at {cpu:.0f}%" if is_finite(cpu) else "")
+            + _pool_wait(step)
+        )
     if eff < 1 and p.bound_by == "slots" and spec.slots and e.measured_rps:
         held = spec.slots / e.measured_rps * 1000
         modelled = spec.slots / p.capacities_rps["slots"] * 1000
@@ -230,11 +256,20 @@ def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:
             f"{share}), so requests queued for a connection as well as for the core"
             + (f" (CPU at {cpu:.0f}%)" if is_finite(cpu) else "")
             + ": two queues in a row, where the model's curve has one"
+            + _pool_wait(step)
         )
     if eff < 1 and is_finite(cpu) and cpu >= 85:
         return (
             f"the server's CPU was at {cpu:.0f}% of its core(s): it is near its CPU limit, where the model's "
             "single-queue curve is optimistic (CPU cost per request also grows with the number of connections)"
+        )
+    spent, calibrated = cpu_ms_per_request(step), e.calibration.cpu_per_request_ms
+    if eff > 1 and p.bound_by == "cpu" and spent is not None and spent < (1 - TOLERANCE) * calibrated:
+        return (
+            f"its CPU per request in this step was {spent:.1f} ms, against the {calibrated:.1f} ms calibrated on its "
+            f"steps below {CALIBRATION_MAX_CPU_PCT:.0f}% CPU, so its core served more requests than the model's "
+            "capacity allows: busy, a server spends less CPU per request (fewer idle wake-ups and system calls, "
+            "each shared by more requests), which a capacity calibrated on quiet steps does not know"
         )
     if eff < 1:
         return (

@@ -18,9 +18,10 @@ from typing import Any
 from runner import repeats
 from runner.config import DRIVER_TEXT
 from runner.numbers import fmt, fmt_ms, is_number
+from runner.report_drivers import driver_section
 from runner.report_experiments import burst_section, timeline_section
 from runner.report_model import BOUND_TEXT, model_section, why
-from runner.report_tables import endpoint_table, resource_table, results_table, spread_section
+from runner.report_tables import endpoint_table, resource_table, results_table, spread_section, time_split_table
 from runner.stats import rate_interval
 from runner.view import Record, RunView, figure_of, is_ok, slots_text
 from simdb.database import SIMULATED_DRIVER
@@ -384,8 +385,10 @@ def markdown(view: RunView) -> str:
     lines += ["### Page and short requests separately", "", *endpoint_table(view), ""]
     lines += ["### Resources and step accounting", "", *resource_table(view), ""]
     lines += ["![CPU and memory per level](charts/resources.png)", ""]
+    lines += time_split_table(view)
     lines += spread_section(view)
     lines += _step_notes(view)
+    lines += driver_section(view)
     lines += model_section(view)
     lines += ["## What was run", "", *_setup(view), ""]
     lines += ["## How the numbers were measured", "", *METHOD_NOTES, ""]

@@ -7,11 +7,13 @@ the combined one of :mod:`runner.repeats`), so a figure here is the figure in ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from runner import repeats
-from runner.numbers import DASH, fmt, fmt_ms, is_finite, is_number, ratio
+from runner.expected import cpu_ms_per_request
+from runner.numbers import DASH, fmt, fmt_ms, is_finite, ratio
+from runner.stats import POOL_WAITED_MS
 from runner.view import RunView, is_ok
 
 
@@ -127,14 +129,43 @@ def resource_table(view: RunView) -> list[str]:
     return rows
 
 
-def cpu_ms_per_request(step: Mapping[str, Any]) -> float | None:
-    """The server tree's CPU per request completed in the window, in ms (the service-demand law): what a driver or
-    an ORM adds shows here."""
-    figures = step.get("figures") or {}
-    cpu, completed, window = step.get("server_cpu_pct"), figures.get("completed_in_window"), figures.get("window_s")
-    if not (is_finite(cpu) and is_number(completed) and is_number(window)):
-        return None
-    return float(cpu) / 100 * float(window) / float(completed) * 1000
+def time_split_table(view: RunView) -> list[str]:
+    """Every measured step record: where its requests' time went, by the server's own ``Server-Timing``. Nothing
+    for a run whose request logs did not keep it (runs from before they did)."""
+    timed = [step for step in view.records if is_ok(step) and (step["figures"].get("server") or {}).get("timed")]
+    if not timed:
+        return []
+    repeated = view.planned_repeats > 1
+    head = ["server", "users", *(["repeat"] if repeated else []), "response mean (client)", "in the handler mean",
+            "outside the handler mean / p95", "pool wait mean / p95", "waited for a connection"]  # fmt: skip
+    rows = [
+        "### Where the time went",
+        "",
+        "From each answered request's `Server-Timing`: *in the handler* is the app's own time (its queries, their "
+        "wait for a pooled connection, its Python work); *outside the handler* is the rest of what the client saw: "
+        "waiting for a worker, a thread or the event loop to take the request up, the framework, HTTP and the "
+        f"client. *Waited for a connection* is the share of requests that waited {POOL_WAITED_MS:g} ms or more for "
+        "one (a free connection takes microseconds).",
+        "",
+        *_head(head),
+    ]
+    for step in timed:
+        server = step["figures"]["server"]
+        rows.append(
+            _row(
+                [
+                    step["server"],
+                    str(step["users"]),
+                    *([str(repeats.repeat_of(step))] if repeated else []),
+                    fmt_ms((step["figures"].get("latency") or {}).get("mean_ms")),
+                    fmt_ms(server.get("handler_mean_ms")),
+                    f"{fmt_ms(server.get('outside_mean_ms'))} / {fmt_ms(server.get('outside_p95_ms'))}",
+                    f"{fmt_ms(server.get('pool_mean_ms'))} / {fmt_ms(server.get('pool_p95_ms'))}",
+                    f"{fmt(server.get('pool_waited_pct'), 0)}%" if is_finite(server.get("pool_waited_pct")) else DASH,
+                ]
+            )
+        )
+    return [*rows, ""]
 
 
 def spread_section(view: RunView) -> list[str]:

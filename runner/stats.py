@@ -23,6 +23,10 @@ What is measured, and why:
   Locust's count and the per-request log is noted.
 * Requests sent before the window closed that were never answered (the drain bound ran out) are ``unfinished``;
   their times are missing from the percentiles, so a report flags them.
+* **The server's own account** of each request, from its ``Server-Timing`` header (logged per request by the
+  locustfile): time in the handler, time it waited for a pooled connection, and so the time spent in front of the
+  handler (queued for a worker or the event loop, framework and HTTP). A pool that runs out shows here as a
+  measured wait, not only as a throughput the model explains afterwards.
 * **The client's CPU** is summed over every Locust process (one, or a master and its workers), and the busiest
   process is kept beside the sum: one process runs on one core at a time, so a single process near a full core
   is the client's bottleneck even when the sum looks modest. Several processes' request logs are read as one,
@@ -38,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import binom, chi2  # type: ignore[import-untyped]  # scipy ships no type information
@@ -195,6 +199,57 @@ class Latency:
         )
 
 
+# A request that waited at least this long for a pooled connection queued for it: a free connection is handed out in
+# tens of microseconds.
+POOL_WAITED_MS = 1.0
+
+
+@dataclass
+class ServerTimes:
+    """The server's own times for the window's successful requests, from their ``Server-Timing`` (ms).
+
+    ``outside`` is the client's response time less the handler's: the time a request spent queued in front of the
+    handler (for a sync worker, a thread or the event loop), in the framework, in HTTP and in the client. Blank
+    (NaN) without timed requests: a run from before the log kept these, or a server that sent no header.
+    """
+
+    timed: int = 0
+    handler_mean_ms: float = math.nan
+    handler_p95_ms: float = math.nan
+    outside_mean_ms: float = math.nan
+    outside_p95_ms: float = math.nan
+    pool_mean_ms: float = math.nan
+    pool_p95_ms: float = math.nan
+    pool_max_ms: float = math.nan
+    # % of timed requests that waited at least POOL_WAITED_MS for a connection.
+    pool_waited_pct: float = math.nan
+
+    @classmethod
+    def from_requests(cls, requests: Sequence[Request]) -> ServerTimes:
+        timed = [r for r in requests if math.isfinite(r.handler_ms)]
+        if not timed:
+            return cls()
+        handler = np.asarray([r.handler_ms for r in timed])
+        outside = np.asarray([r.response_ms - r.handler_ms for r in timed])
+        pooled = np.asarray([r.pool_ms for r in timed if math.isfinite(r.pool_ms)])
+
+        def p95(values: np.ndarray[Any, Any]) -> float:
+            enough = len(values) >= MIN_REQUESTS[0.95]
+            return float(np.percentile(values, 95, method="inverted_cdf")) if enough else math.nan
+
+        return cls(
+            timed=len(timed),
+            handler_mean_ms=float(handler.mean()),
+            handler_p95_ms=p95(handler),
+            outside_mean_ms=float(outside.mean()),
+            outside_p95_ms=p95(outside),
+            pool_mean_ms=float(pooled.mean()) if len(pooled) else math.nan,
+            pool_p95_ms=p95(pooled) if len(pooled) else math.nan,
+            pool_max_ms=float(pooled.max()) if len(pooled) else math.nan,
+            pool_waited_pct=100.0 * float((pooled >= POOL_WAITED_MS).sum()) / len(pooled) if len(pooled) else math.nan,
+        )
+
+
 @dataclass
 class StepFigures:
     """Everything measured in one step, as stored in ``run.json``."""
@@ -225,6 +280,8 @@ class StepFigures:
     # The busiest single Locust process (% of one core): what saturates first. Equal to client_cpu_pct for one.
     client_cpu_max_pct: float | None = None
     client_processes: int = 1
+    # The server's own times for the requests in ``latency`` (see ServerTimes).
+    server: ServerTimes = field(default_factory=ServerTimes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,12 +314,37 @@ def read_window(path: Path) -> dict[str, Any]:
 RawRow = tuple[float, float, str, bool]
 
 
+class Request(NamedTuple):
+    """One logged request: when it was sent, how long it took, and the server's own times (NaN where the log has
+    none: a failed request, or a log from before they were kept)."""
+
+    start_s: float
+    response_ms: float
+    endpoint: str
+    ok: bool
+    handler_ms: float = math.nan
+    pool_ms: float = math.nan
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.response_ms / 1000.0
+
+    @property
+    def raw(self) -> RawRow:
+        return self.start_s, self.response_ms, self.endpoint, self.ok
+
+
 def read_raw(path: Path) -> list[RawRow]:
     """(start epoch s, response ms, endpoint, ok) per request, from the locustfile's --raw-file."""
-    return [row for row, _ in _read_raw_with_ids(path)]
+    return [row.raw for row, _ in _read_raw_with_ids(path)]
 
 
 def read_raws(paths: Iterable[Path]) -> list[RawRow]:
+    """Several request logs as one, ordered by start time (see :func:`read_requests`)."""
+    return [row.raw for row in read_requests(paths)]
+
+
+def read_requests(paths: Iterable[Path]) -> list[Request]:
     """Several request logs (one per Locust process, or parts of one step) as one, ordered by start time.
 
     Each request must appear once: a request id found twice, in one file or across two, means the same request
@@ -270,7 +352,7 @@ def read_raws(paths: Iterable[Path]) -> list[RawRow]:
     existed) are taken as they are.
     """
     seen: dict[str, Path] = {}
-    rows: list[RawRow] = []
+    rows: list[Request] = []
     for path in paths:
         for row, request_id in _read_raw_with_ids(path):
             if request_id:
@@ -282,12 +364,19 @@ def read_raws(paths: Iterable[Path]) -> list[RawRow]:
     return rows
 
 
-def _read_raw_with_ids(path: Path) -> list[tuple[RawRow, str]]:
-    rows: list[tuple[RawRow, str]] = []
+def _read_raw_with_ids(path: Path) -> list[tuple[Request, str]]:
+    rows: list[tuple[Request, str]] = []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                parsed = (float(row["start_epoch_s"]), float(row["response_ms"]), row["endpoint"], row["ok"] == "1")
+                parsed = Request(
+                    float(row["start_epoch_s"]),
+                    float(row["response_ms"]),
+                    row["endpoint"],
+                    row["ok"] == "1",
+                    _optional_ms(row.get("handler_ms")),
+                    _optional_ms(row.get("pool_ms")),
+                )
                 rows.append((parsed, row.get("request_id") or ""))
     except FileNotFoundError:
         raise OutputError(f"{path} was not written (Locust did not finish normally)") from None
@@ -295,6 +384,11 @@ def _read_raw_with_ids(path: Path) -> list[tuple[RawRow, str]]:
         # A truncated row gives None for its missing fields, hence TypeError.
         raise OutputError(f"{path} is malformed: {error!r}") from None
     return rows
+
+
+def _optional_ms(text: str | None) -> float:
+    """An optional column: empty, or absent from an older log, is NaN."""
+    return float(text) if text else math.nan
 
 
 def client_cpu(meta: Mapping[str, Any]) -> tuple[float | None, float | None, int]:
@@ -343,16 +437,13 @@ def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Pa
         raise OutputError(f"{meta_path}: the step ended before its measured window opened") from None
     window_s = window_end - window_start
     _check_workers(meta, meta_path)
-    raw = read_raw(raw_path) if isinstance(raw_path, Path) else read_raws(raw_path)
+    raw = read_requests([raw_path] if isinstance(raw_path, Path) else raw_path)
 
-    def end(row: tuple[float, float, str, bool]) -> float:
-        return row[0] + row[1] / 1000.0
-
-    sent = [r for r in raw if window_start <= r[0] <= window_end]
-    burst = [r for r in raw if r[0] < window_start]
-    carried = [r[1] for r in burst if end(r) >= window_start]
-    completed = [r for r in raw if window_start <= end(r) <= window_end]
-    after_reset = sum(1 for r in raw if end(r) >= window_start)
+    sent = [r for r in raw if window_start <= r.start_s <= window_end]
+    burst = [r for r in raw if r.start_s < window_start]
+    carried = [r.response_ms for r in burst if r.end_s >= window_start]
+    completed = [r for r in raw if window_start <= r.end_s <= window_end]
+    after_reset = sum(1 for r in raw if r.end_s >= window_start)
 
     unfinished_rows = meta.get("unfinished", [])
     # Locust's stop races with users waking from think time: a few start a request just after the window has
@@ -360,12 +451,14 @@ def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Pa
     unfinished = [u for u in unfinished_rows if float(u["start_epoch_s"]) <= window_end]
     stopped_after = len(unfinished_rows) - len(unfinished)
 
-    latency = Latency.from_times([ms for _, ms, _, ok in sent if ok], sum(1 for r in sent if not r[3]))
+    succeeded = [r for r in sent if r.ok]
+    latency = Latency.from_times([r.response_ms for r in succeeded], len(sent) - len(succeeded))
     endpoints = {
         name: Latency.from_times(
-            [ms for _, ms, n, ok in sent if ok and n == name], sum(1 for r in sent if r[2] == name and not r[3])
+            [r.response_ms for r in succeeded if r.endpoint == name],
+            sum(1 for r in sent if r.endpoint == name and not r.ok),
         )
-        for name in sorted({r[2] for r in sent})
+        for name in sorted({r.endpoint for r in sent})
     }
     try:
         locust = Latency.from_entries(entries)
@@ -376,7 +469,7 @@ def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Pa
     if abs(gap) > max(2, 0.01 * max(1, locust.requests)):
         notes.append(f"Locust's JSON counts {locust.requests} requests after the warm-up but the raw log {after_reset}")
     cpu_total, cpu_busiest, processes = client_cpu(meta)
-    ok_done = sum(1 for r in completed if r[3])
+    ok_done = sum(1 for r in completed if r.ok)
     return StepFigures(
         window_s=window_s,
         latency=latency,
@@ -387,10 +480,10 @@ def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Pa
         rps=ok_done / window_s if window_s > 0 else math.nan,
         failures_per_s=(len(completed) - ok_done) / window_s if window_s > 0 else math.nan,
         burst_requests=len(burst),
-        burst_max_ms=max((r[1] for r in burst), default=0.0),
+        burst_max_ms=max((r.response_ms for r in burst), default=0.0),
         from_warmup=len(carried),
         from_warmup_max_ms=max(carried, default=0.0),
-        drained=sum(1 for r in sent if end(r) > window_end),
+        drained=sum(1 for r in sent if r.end_s > window_end),
         unfinished=len(unfinished),
         unfinished_oldest_ms=max((float(u["age_ms"]) for u in unfinished), default=0.0),
         stopped_after_window=stopped_after,
@@ -399,4 +492,5 @@ def step_figures(json_path: Path, raw_path: Path | Sequence[Path], meta_path: Pa
         notes=notes,
         client_cpu_max_pct=cpu_busiest,
         client_processes=processes,
+        server=ServerTimes.from_requests(succeeded),
     )

@@ -71,6 +71,10 @@ SUMMARY_COLUMNS = (
     "model_mean_ms",
     "efficiency",
     "model_bound",
+    "handler_mean_ms",
+    "outside_mean_ms",
+    "pool_mean_ms",
+    "pool_waited_pct",
 )
 
 

@@ -269,6 +269,9 @@ class RunView:
                 data = endpoints.get(endpoint) or {}
                 row[f"{endpoint}_p50_ms"] = data.get("p50_ms")
                 row[f"{endpoint}_p95_ms"] = data.get("p95_ms")
+            server = figures.get("server") or {}
+            for key in ("handler_mean_ms", "outside_mean_ms", "pool_mean_ms", "pool_waited_pct"):
+                row[key] = server.get(key)
             e = self.expectations.get((name, users))
             if e is not None:
                 row.update(

@@ -31,8 +31,10 @@ class ConfigError(ValueError):
 BACKENDS = ("simulated", "postgres")
 # The PostgreSQL drivers, by the face a server needs (pgdb.choose maps each name to its class; runner.config says
 # which server mode takes which face), the one used when a server names none, and how a server is told its own.
-BLOCKING_DRIVERS = ("psycopg", "sqlalchemy")
-ASYNC_DRIVERS = ("psycopg", "asyncpg", "sqlalchemy")
+# The ORM (SQLAlchemy's Session, or AsyncSession over asyncpg) is a driver name like the raw ones.
+ORM_DRIVER = "sqlalchemy"
+BLOCKING_DRIVERS = ("psycopg", ORM_DRIVER)
+ASYNC_DRIVERS = ("psycopg", "asyncpg", ORM_DRIVER)
 DEFAULT_DRIVER = "psycopg"
 # In a PostgreSQL scenario, a server may wait on the simulated database instead, with the same latencies: the
 # baseline that shows what a real driver, its pool and its rows add, measured in the same run.

@@ -235,3 +235,38 @@ def test_a_pool_never_measured_full_is_not_blamed() -> None:
     e, record = _pool_step(busy=9)
     spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
     assert "pool" not in expected.explain(e, record, spec)
+
+
+def test_the_servers_measured_pool_wait_joins_the_pools_explanation() -> None:
+    e, record = _pool_step(busy=10)
+    record["figures"] = {**record["figures"], "server": {"timed": 500, "pool_mean_ms": 41.6, "pool_waited_pct": 63.0}}
+    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
+    text = expected.explain(e, record, spec)
+    assert text.endswith("requests waited 42 ms on average for a connection and 63% of them waited at all")
+
+
+def test_without_server_times_the_pool_wait_is_not_invented() -> None:
+    e, record = _pool_step(busy=10)
+    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
+    assert "on average for a connection" not in expected.explain(e, record, spec)
+
+
+def _cpu_bound_above_the_model(cpu_pct: float) -> tuple[expected.Expectation, dict[str, Any], ServerConfig]:
+    # One event loop on 1 core; its quiet step calibrates 80 ms of CPU per request, so the model's core serves
+    # 12.5/s, and 100 users thinking 5 s ask for about 19/s: bound by the CPU. It measured 19/s.
+    run = tiny_run([ASYNC], [step("async", 10, 16.0, 20), step("async", 100, cpu_pct, 190)])
+    view = view_of(run)
+    return view.expectations[("async", 100)], run["steps"][1], view.servers[0]
+
+
+def test_a_step_above_its_cpu_bound_is_explained_by_its_own_cpu_per_request() -> None:
+    e, record, spec = _cpu_bound_above_the_model(cpu_pct=76.0)  # 0.76 core over 19 requests/s: 40 ms each
+    assert e.prediction.bound_by == "cpu" and e.outside and e.efficiency is not None and e.efficiency > 1
+    text = expected.explain(e, record, spec)
+    assert text.startswith("its CPU per request in this step was 40.0 ms, against the 80.0 ms calibrated")
+
+
+def test_a_step_above_the_model_at_its_calibrated_cpu_is_not_given_that_reason() -> None:
+    e, record, spec = _cpu_bound_above_the_model(cpu_pct=152.0)  # 80 ms each: what the calibration says
+    assert e.outside
+    assert "CPU per request in this step" not in expected.explain(e, record, spec)

@@ -198,6 +198,13 @@ def test_numbers_are_plausible(small_run: tuple[subprocess.CompletedProcess[str]
             assert float(row["p50_ms"]) <= float(row["max_ms"])
     # At low load the async page takes about its configured waits: never less, and not wildly more. (20 users is
     # still far below any limit here, and unlike 2 users it is sure to include short requests in the mix.)
+    # Every answered request's Server-Timing reached the request log: the handler took at least the waits of a
+    # request, and what the client saw on top of it (outside the handler) is never negative beyond rounding.
+    for record in store.load_run(results / "latest")["steps"]:
+        server = record["figures"]["server"]
+        assert server["timed"] == record["figures"]["latency"]["requests"], record["server"]
+        assert 5 <= server["handler_mean_ms"] < 10 * page_wait_ms, record["server"]
+        assert server["outside_mean_ms"] > -1, record["server"]
     async_low = next(r for r in rows if r["server"] == "fastapi-uvicorn" and r["users"] == "20")
     assert page_wait_ms <= float(async_low["page_p50_ms"]) < 2 * page_wait_ms + 30
     assert 5 <= float(async_low["short_p50_ms"]) < 60

@@ -554,6 +554,10 @@ def test_a_small_sweep_on_the_embedded_cluster(tmp_path: Path) -> None:
         assert record["db_connections_max"] <= record["db_connections_total_max"]
         assert record["command_env"]["SIMDB_DRIVER"] in ("psycopg", "asyncpg")
         assert (run_dir / record["files"] / sweep.DATABASE_RESOURCES_FILE).is_file()
+        # Every answered request carried the server's own times, and the pool wait is the real pool's.
+        server = record["figures"]["server"]
+        assert server["timed"] == record["figures"]["latency"]["requests"] > 0, record["server"]
+        assert 0 <= server["pool_mean_ms"] <= server["handler_mean_ms"], record["server"]
     assert "embedded cluster: PostgreSQL" in out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.report_tables import endpoint_table, resource_table, results_table, spread_section
+from runner.report_tables import endpoint_table, resource_table, results_table, spread_section, time_split_table
 from tests.runs import ASYNC, SYNC, complete_run, repeated_run, step, view_of
 
 
@@ -69,3 +69,21 @@ def test_the_resource_table_lists_every_measured_record_and_its_repeat_only_with
 def test_there_is_no_spread_section_without_repeats() -> None:
     assert spread_section(view_of(complete_run())) == []
     assert spread_section(view_of(repeated_run()))[0] == "### Spread over repeats"
+
+
+def test_where_the_time_went_is_shown_only_for_steps_with_the_servers_own_times() -> None:
+    run = complete_run()
+    assert time_split_table(view_of(run)) == []  # a run whose request logs kept no Server-Timing
+    run["steps"][3]["figures"]["server"] = {
+        "timed": 990,
+        "handler_mean_ms": 104.0,
+        "outside_mean_ms": 17.0,
+        "outside_p95_ms": 2400.0,
+        "pool_mean_ms": 0.04,
+        "pool_p95_ms": 0.08,
+        "pool_waited_pct": 0.0,
+    }
+    rows = time_split_table(view_of(run))
+    assert rows[0] == "### Where the time went"
+    assert rows[4].startswith("| server | users | response mean (client) | in the handler mean |")
+    assert rows[6:] == [f"| {ASYNC} | 50 | 121 ms | 104 ms | 17.0 ms / 2.4 s | 0.0 ms / 0.1 ms | 0% |", ""]

@@ -15,8 +15,11 @@ from scipy.stats import binom  # type: ignore[import-untyped]
 
 from runner import store
 from runner.stats import (
+    POOL_WAITED_MS,
     Latency,
     OutputError,
+    Request,
+    ServerTimes,
     percentile,
     quantile_ranks,
     rate_interval,
@@ -288,6 +291,50 @@ def test_step_reports_the_burst_apart(tmp_path: Path) -> None:
     assert figures.burst_requests == 2  # sent at 995.0 and 999.95, during the warm-up
     assert figures.burst_max_ms == 100.0
     assert figures.from_warmup == 1
+
+
+# --- the server's own times ---------------------------------------------------------------------------------------
+
+
+def test_an_old_log_without_server_times_leaves_them_blank(tmp_path: Path) -> None:
+    server = step_figures(*write_step(tmp_path)).server
+    assert server.timed == 0
+    assert math.isnan(server.handler_mean_ms) and math.isnan(server.pool_mean_ms)
+
+
+def test_the_server_times_cover_the_successful_requests_sent_in_the_window(tmp_path: Path) -> None:
+    json_path, raw_path, meta_path = write_step(tmp_path)
+    # The same log with the locustfile's two last columns: handler and pool ms per request, empty on the failure.
+    timed = {1001.0: (40.0, 0.1), 1005.0: (None, None), 1009.0: (450.0, 300.0), 1009.8: (390.0, 2.0),
+             1009.9: (2990.0, 0.0), 999.95: (90.0, 80.0), 995.0: (90.0, 80.0)}  # fmt: skip
+    lines = ["start_epoch_s,response_ms,endpoint,ok,error,request_id,handler_ms,pool_ms"]
+    for number, (start, ms, name, ok) in enumerate(RAW_ROWS):
+        handler, pool = timed[start]
+        cells = [f"{start:.6f}", f"{ms:.3f}", name, str(ok), "" if ok else "HTTPError: 500", str(number)]
+        cells += ["" if handler is None else f"{handler:.3f}", "" if pool is None else f"{pool:.3f}"]
+        lines.append(",".join(cells))
+    raw_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    server = step_figures(json_path, raw_path, meta_path).server
+    # Sent in the window and successful: 1001.0, 1009.0, 1009.8, 1009.9 (the burst's two are not in the sample).
+    assert server.timed == 4
+    assert server.handler_mean_ms == pytest.approx((40 + 450 + 390 + 2990) / 4)
+    assert server.outside_mean_ms == pytest.approx((10 + 50 + 10 + 10) / 4)
+    assert server.pool_mean_ms == pytest.approx((0.1 + 300 + 2 + 0) / 4)
+    assert server.pool_max_ms == 300.0
+    assert server.pool_waited_pct == pytest.approx(50.0)  # 300 and 2 ms waited; 0.1 and 0 did not
+    assert math.isnan(server.pool_p95_ms)  # four requests cannot give a p95
+
+
+def test_server_times_skip_requests_without_a_header_and_need_20_for_a_p95() -> None:
+    requests = [Request(0.0, 10.0 + i, "page", True, 8.0 + i, float(i % 4)) for i in range(20)]
+    requests.append(Request(0.0, 5.0, "short", True))  # an answer without Server-Timing
+    server = ServerTimes.from_requests(requests)
+    assert server.timed == 20
+    assert server.handler_p95_ms == 8.0 + 18  # the 19th of 20 in order: an observed value
+    assert server.outside_p95_ms == 2.0
+    assert server.pool_waited_pct == pytest.approx(100 * 15 / 20)  # 1, 2 and 3 ms waited; 0 did not
+    assert POOL_WAITED_MS == 1.0
+    assert math.isnan(ServerTimes.from_requests([]).handler_mean_ms)
 
 
 def test_percentiles_need_enough_requests() -> None:
