@@ -13,11 +13,13 @@ export PORT ?= 8000
 export RUN ?=
 export A ?=
 export B ?=
+export NAME ?=
+export REPLACE ?=
 export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots compare serve-sync serve-async lock clean-venv postgres-server
+.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots reference compare serve-sync serve-async lock clean-venv postgres-server
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
@@ -29,6 +31,7 @@ help:
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
 	@echo "make plots RUN=results/<run>         redraw a run's charts and report from its saved data"
+	@echo "make reference RUN=results/<run> NAME=<name> [REPLACE=1]  a complete run as results/reference/<name>, raw data included"
 	@echo "make compare A=results/<run> B=results/<run>  two runs of one scenario side by side, judged against their spread"
 	@echo "make serve-sync / serve-async [PORT=8000]  run one server in the foreground"
 
@@ -94,6 +97,11 @@ lint: $(STAMP)
 plots: $(STAMP)
 	@test -n "$$RUN" || { echo "usage: make plots RUN=results/<run>"; exit 2; }
 	$(PY) plots.py "$$RUN"
+
+# REPLACE only switches on a fixed flag; the run and the name reach the command as quoted values.
+reference: $(STAMP)
+	@test -n "$$RUN" && test -n "$$NAME" || { echo "usage: make reference RUN=results/<run> NAME=<name> [REPLACE=1]"; exit 2; }
+	$(PY) -m runner.reference $${REPLACE:+--replace} -- "$$RUN" "$$NAME"
 
 compare: $(STAMP)
 	@test -n "$$A" && test -n "$$B" || { echo "usage: make compare A=results/<run> B=results/<run>"; exit 2; }

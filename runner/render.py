@@ -3,9 +3,12 @@
 A run folder is redrawn from ``run.json`` through :class:`runner.view.RunView`: its summary table
 (``summary.csv``), its charts (the timeline's and the burst's only when the run measured them), ``report.md`` and
 ``report.html``. So a run can be redrawn on any machine, long after it was measured, and nothing drawn can show a
-number that is not in the saved data. A folder written by an experiment run alone (``timeline.json`` or
-``burst.json``, no ``run.json``) is redrawn too: its one chart. Every file read is checked for its format and
-version first (:func:`runner.store.load_document`), so an unknown one is refused, named, rather than misdrawn.
+number that is not in the saved data. Where the folder keeps its steps' raw files (a run as measured, or a
+reference), each step's figures are first recomputed from them and must equal the stored ones
+(:mod:`runner.recompute`): what is drawn is then what the per-request data gives, not only what ``run.json``
+says. A folder written by an experiment run alone (``timeline.json`` or ``burst.json``, no ``run.json``) is
+redrawn too: its one chart. Every file read is checked for its format and version first
+(:func:`runner.store.load_document`), so an unknown one is refused, named, rather than misdrawn.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import charts, files, html_report, report, store
+from runner import charts, files, html_report, recompute, report, store
 from runner.view import RunView
 
 REPORT_FILE = "report.md"
@@ -74,11 +77,15 @@ def render_experiment(folder: Path) -> list[Path]:
 
 def render(run_dir: Path) -> list[Path]:
     """Redraw every chart, the summary and the report of a run from its ``run.json`` (or the chart of an
-    experiment's folder). Returns the files written; raises ResultsError for a folder that is neither."""
+    experiment's folder). Returns the files written; raises ResultsError for a folder that is neither, and for a
+    run whose raw files do not give its stored figures (see :mod:`runner.recompute`)."""
     run_dir = Path(run_dir)
     if is_experiment(run_dir):
         return render_experiment(run_dir)
-    view = RunView.load(run_dir)
+    saved = RunView.load(run_dir)
+    # Equal to the saved figures by recompute's check; drawn from the recomputation all the same, so that what is
+    # drawn comes from the raw data wherever the folder keeps it.
+    view = RunView.from_doc(recompute.recomputed(saved), saved.path)
     folder = view.path / charts.CHARTS_DIR
     written: list[Path] = []
     for name, draw in charts.RUN_CHARTS:

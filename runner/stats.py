@@ -36,13 +36,15 @@ What is measured, and why:
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 from scipy.stats import binom, chi2  # type: ignore[import-untyped]  # scipy ships no type information
@@ -335,7 +337,8 @@ class Request(NamedTuple):
 
 
 def read_raw(path: Path) -> list[RawRow]:
-    """(start epoch s, response ms, endpoint, ok) per request, from the locustfile's --raw-file."""
+    """(start epoch s, response ms, endpoint, ok) per request, from the locustfile's --raw-file (or its gzip-compressed
+    copy, see :func:`open_request_log`)."""
     return [row.raw for row, _ in _read_raw_with_ids(path)]
 
 
@@ -364,10 +367,21 @@ def read_requests(paths: Iterable[Path]) -> list[Request]:
     return rows
 
 
+COMPRESSED_SUFFIX = ".gz"
+
+
+def open_request_log(path: Path) -> TextIO:
+    """A request log opened for reading as text: ``requests.csv`` as Locust wrote it, or ``requests.csv.gz`` as a
+    reference ships it (gzip-compressed, chosen by the suffix), so every reader reads both alike."""
+    if path.suffix == COMPRESSED_SUFFIX:
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return path.open(newline="", encoding="utf-8")
+
+
 def _read_raw_with_ids(path: Path) -> list[tuple[Request, str]]:
     rows: list[tuple[Request, str]] = []
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with open_request_log(path) as handle:
             for row in csv.DictReader(handle):
                 parsed = Request(
                     float(row["start_epoch_s"]),
@@ -383,6 +397,9 @@ def _read_raw_with_ids(path: Path) -> list[tuple[Request, str]]:
     except (KeyError, TypeError, ValueError, csv.Error) as error:
         # A truncated row gives None for its missing fields, hence TypeError.
         raise OutputError(f"{path} is malformed: {error!r}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        # Not gzip at all, or a compressed copy cut short.
+        raise OutputError(f"{path} is not a readable gzip file: {error!r}") from None
     return rows
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from runner import files, store
 from runner.config import load_config
+from runner.stats import step_figures
 from runner.view import RunView
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -354,3 +357,87 @@ def window_file(path: Path, meta: Mapping[str, Any]) -> Path:
     """A step's ``window.json`` as the locustfile writes it: ``meta`` with the window file's format and version."""
     path.write_text(json.dumps(store.stamp(meta, store.WINDOW_FORMAT, store.LOCUST_FILES_VERSION)), encoding="utf-8")
     return path
+
+
+# --- runs that keep their raw data (recomputed on render, made references) ------------------------------------------
+
+WINDOW = (1_000.0, 1_010.0)
+# The locustfile's request log columns (loadtests/locustfile.py RAW_COLUMNS; importing it would start gevent).
+RAW_HEADER = "start_epoch_s,response_ms,endpoint,ok,error,request_id,handler_ms,pool_ms"
+SAMPLES_HEADER = "epoch_s,cpu_s,rss_bytes,processes"
+
+
+def locust_rows(seed: int, requests: int = 80) -> list[tuple[float, float, str, int, str, str, float, float]]:
+    """A step's requests as the locustfile logs them, pseudo-random but fixed by ``seed``: some sent in the
+    warm-up, some drained past the window, one failure, the server's handler and pool times on every answer."""
+    rng = random.Random(seed)
+    start, end = WINDOW
+    rows = []
+    for number in range(requests):
+        sent = round(rng.uniform(start - 2.0, end), 6)
+        page = rng.random() < 0.8
+        ms = round(rng.uniform(100.0, 900.0) if page else rng.uniform(10.0, 60.0), 3)
+        ok = number != 7
+        handler = round(ms * rng.uniform(0.6, 0.95), 3) if ok else math.nan
+        pool = round(rng.choice([0.02, 0.05, rng.uniform(1.0, 40.0)]), 3) if ok else math.nan
+        rows.append((sent, ms, "page" if page else "short", int(ok), "" if ok else "HTTPError: 500", str(number),
+                     handler, pool))  # fmt: skip
+    return sorted(rows)
+
+
+def write_request_log(path: Path, rows: list[tuple[float, float, str, int, str, str, float, float]]) -> Path:
+    """``rows`` written as the locustfile writes ``requests.csv`` (its number formats, empty for a missing time)."""
+
+    def ms(value: float) -> str:
+        return "" if math.isnan(value) else f"{value:.3f}"
+
+    lines = [RAW_HEADER]
+    lines += [f"{s:.6f},{t:.3f},{name},{ok},{error},{rid},{ms(h)},{ms(p)}" for s, t, name, ok, error, rid, h, p in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_locust_step(folder: Path, seed: int) -> None:
+    """A step folder as Locust and the sweep leave it: request log, totals, window file, sampled resources and
+    logs, from :func:`locust_rows`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = locust_rows(seed)
+    write_request_log(folder / "requests.csv", rows)
+    entries = []
+    for name in ("page", "short"):
+        after = [r for r in rows if r[2] == name and r[0] + r[1] / 1000 >= WINDOW[0]]
+        buckets: dict[str, int] = {}
+        for row in after:
+            bucket = str(int(round(row[1], -1)))
+            buckets[bucket] = buckets.get(bucket, 0) + 1
+        entries.append({"name": name, "method": "GET", "num_requests": len(after),
+                        "num_failures": sum(1 for r in after if not r[3]),
+                        "total_response_time": sum(r[1] for r in after), "min_response_time": min(r[1] for r in after),
+                        "max_response_time": max(r[1] for r in after), "response_times": buckets})  # fmt: skip
+    (folder / "locust.json").write_text(json.dumps(entries, indent=4), encoding="utf-8")
+    meta = {"test_start": WINDOW[0] - 2.0, "window_start": WINDOW[0], "window_end": WINDOW[1],
+            "client_cpu_pct": 10.0 + seed, "unfinished": [{"start_epoch_s": 1009.0, "endpoint": "page",
+            "age_ms": 14_000.0}]}  # fmt: skip
+    window_file(folder / "window.json", meta)
+    samples = [f"{WINDOW[0] + t / 4:.3f},{0.5 + t / 40:.3f},{100_000_000 + t * 4096},2" for t in range(48)]
+    (folder / "resources.csv").write_text("\n".join([SAMPLES_HEADER, *samples]) + "\n", encoding="utf-8")
+    (folder / "server.log").write_text("[INFO] Booting worker\n", encoding="utf-8")
+    (folder / "locust.log").write_text("", encoding="utf-8")
+
+
+def measured_run(run_dir: Path) -> Path:
+    """:func:`complete_run` as the sweep leaves it on disk: every step's folder with its Locust files (the async
+    server's at 50 users with the database's sampled resources too), and each step's figures computed from them
+    by the sweep's own function. Returns ``run_dir``."""
+    run = complete_run()
+    for seed, record in enumerate(run["steps"]):
+        folder = run_dir / record["files"]
+        write_locust_step(folder, seed)
+        if record["server"] == ASYNC and record["users"] == 50:
+            (folder / "database_resources.csv").write_text(f"{SAMPLES_HEADER}\n1000.000,0.100,50000000,8\n",
+                                                            encoding="utf-8")  # fmt: skip
+        record["figures"] = step_figures(
+            folder / "locust.json", folder / "requests.csv", folder / "window.json"
+        ).to_dict()
+    files.write_json(run_dir / store.RUN_FILE, run)
+    return run_dir

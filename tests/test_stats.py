@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import random
@@ -23,6 +24,7 @@ from runner.stats import (
     percentile,
     quantile_ranks,
     rate_interval,
+    read_raw,
     read_window,
     step_figures,
 )
@@ -400,6 +402,44 @@ def test_a_damaged_output_file_is_named(tmp_path: Path, name: str, how: str, tex
             handle.write(text)
     with pytest.raises(OutputError, match=re.escape(name)):
         step_figures(*paths)
+
+
+# --- a compressed request log ----------------------------------------------------------------------------------------
+
+
+def gzipped(path: Path) -> Path:
+    """``path`` replaced by its gzip-compressed copy ``<name>.gz``, as a reference ships a request log."""
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    path.unlink()
+    return packed
+
+
+def test_a_compressed_request_log_gives_the_same_figures_as_the_plain_one(tmp_path: Path) -> None:
+    json_path, raw_path, meta_path = write_step(tmp_path, rows=[*RAW_ROWS, *((1002.0 + i / 10, 80.0 + i, "page", 1)
+                                                                              for i in range(30))])  # fmt: skip
+    plain = step_figures(json_path, raw_path, meta_path)
+    plain_rows = read_raw(raw_path)
+    packed = gzipped(raw_path)
+    assert step_figures(json_path, packed, meta_path) == plain
+    assert read_raw(packed) == plain_rows
+    assert plain.latency.requests == 34  # the window's requests, read from the compressed file
+
+
+def test_a_compressed_log_is_chosen_by_its_suffix_alone(tmp_path: Path) -> None:
+    """A plain log named .gz is not read as text: the suffix decides, so nothing is read two ways."""
+    json_path, raw_path, meta_path = write_step(tmp_path)
+    raw_path.rename(tmp_path / "requests.csv.gz")
+    with pytest.raises(OutputError, match=r"requests\.csv\.gz is not a readable gzip file"):
+        step_figures(json_path, tmp_path / "requests.csv.gz", meta_path)
+
+
+def test_a_truncated_compressed_log_is_named(tmp_path: Path) -> None:
+    json_path, raw_path, meta_path = write_step(tmp_path)
+    packed = gzipped(raw_path)
+    packed.write_bytes(packed.read_bytes()[:-20])
+    with pytest.raises(OutputError, match=r"requests\.csv\.gz is not a readable gzip file"):
+        step_figures(json_path, packed, meta_path)
 
 
 # --- the window file's format -----------------------------------------------------------------------------------------
