@@ -51,13 +51,21 @@ MODE_KINDS: dict[Mode, Kind] = {
     "def": "async",
     "blocking": "async",
 }
+# gunicorn's own worker_connections default: gevent's size when a scenario names none, and gthread's limit on the
+# connections one worker holds open (the harness never sets it for gthread; see keep_alive_text).
+GUNICORN_WORKER_CONNECTIONS = 1000
 # The one size some modes have besides `workers`, and its default: gunicorn's own (threads 1, worker_connections
 # 1000) and AnyIO's (40 threads), so leaving it out means what the server would do by itself.
 MODE_SIZES: dict[Mode, tuple[str, int]] = {
     "gthread": ("threads", 1),
-    "gevent": ("connections", 1000),
+    "gevent": ("connections", GUNICORN_WORKER_CONNECTIONS),
     "def": ("thread_limit", ANYIO_THREAD_LIMIT),
 }
+# How long a server keeps an idle connection open for the user's next request when a scenario does not say: what
+# every run before `keep_alive_s` existed ran with, on both servers. uvicorn's own default (--timeout-keep-alive 5)
+# and sync_app/gunicorn.conf.py's keepalive = 5 (gunicorn's own default is 2) for its gthread and gevent workers.
+# gunicorn's sync worker has no such setting: it closes every connection after one response.
+DEFAULT_KEEP_ALIVE_S = 5
 
 
 # The PostgreSQL drivers each mode can use: a blocking face for a thread that waits (gunicorn's sync and gthread
@@ -163,6 +171,10 @@ class ServerConfig:
     (``threads`` for gthread, ``connections`` for gevent, ``thread_limit`` for def) is None everywhere else, so a
     saved run.json says plainly which settings applied. Construction fills in the defaults, so a configuration saved
     before these keys existed rebuilds as exactly what it ran.
+
+    ``keep_alive_s`` is how long an idle connection stays open for the next request: 0 turns keep-alive off (every
+    response says ``Connection: close``), so the same server can be measured paying a new connection per request,
+    as gunicorn's sync worker always does. It is None for the sync worker only, which has nothing to set.
     """
 
     name: str
@@ -175,6 +187,8 @@ class ServerConfig:
     thread_limit: int | None = None
     # The PostgreSQL driver (backend = "postgres" only; build_config fills in the default): see DRIVERS.
     driver: str | None = None
+    # Seconds an idle connection is kept open; 0 = keep-alive off. Not for the sync worker (see keep_alive_text).
+    keep_alive_s: int | None = None
 
     def __post_init__(self) -> None:
         """Check the combination and fill in the defaults (a frozen dataclass sets them through object)."""
@@ -211,6 +225,25 @@ class ServerConfig:
         if self.driver is not None and self.driver not in DRIVERS[mode]:
             known = " | ".join(f'"{d}"' for d in DRIVERS[mode]) or "none (not with PostgreSQL)"
             raise ServerSettingError("driver", f"is {self.driver!r}; {self.server} {mode} takes {known}")
+        self._check_keep_alive(mode)
+
+    def _check_keep_alive(self, mode: Mode) -> None:
+        """Refuse keep_alive_s where it cannot act, check it is whole seconds, fill in the harness's default."""
+        value = self.keep_alive_s
+        if mode == "sync":
+            if value is not None:
+                raise ServerSettingError(
+                    "keep_alive_s",
+                    "does not apply to gunicorn's sync worker: it closes every connection after one response, "
+                    'whatever keepalive says; worker_class = "gthread" or "gevent" keep connections open',
+                )
+            return
+        if value is None:
+            object.__setattr__(self, "keep_alive_s", DEFAULT_KEEP_ALIVE_S)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ServerSettingError(
+                "keep_alive_s", f"must be whole seconds >= 0 (0 turns keep-alive off), got {value!r}"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerConfig:
@@ -277,6 +310,76 @@ class ServerConfig:
 
     def _via(self) -> str:
         return f", {DRIVER_TEXT[self.driver]}" if self.driver else ""
+
+    def keep_alive_text(self, think_time_s: tuple[float, float] | None = None) -> str:
+        """What this configuration does with a connection after a response: the one statement of it, for the report.
+
+        A closed connection costs the next request a new TCP connection (a handshake and an accept) on the server's
+        core, which is what a sceptic suspects decides sync against async, since gunicorn's sync worker always pays
+        it. With ``think_time_s`` (the load's uniform think time) the text adds how many requests find their user's
+        connection still open: the server closes it once it has been idle ``keep_alive_s``, and a user is idle for
+        its think time, so the share is the chance a think time is shorter than that. Locust's FastHttpUser keeps
+        one connection per user and, before reusing it, drops one the server has closed and opens a new one.
+
+        What each server does, from its code (gunicorn 27.0.1, uvicorn 0.54.0):
+
+        * sync worker: ``resp.force_close()`` on every request (gunicorn/workers/sync.py, handle_request), so each
+          response says ``Connection: close``; gunicorn's docs: "sync worker does not support persistent
+          connections and will ignore this option".
+        * gthread: ``--keep-alive 0`` forces the close the same way (gunicorn/workers/gthread.py, handle_request);
+          otherwise an idle connection waits in the worker's poller, not a thread, and is closed after the
+          timeout; at most worker_connections - threads of them are kept per worker, beyond that a response closes.
+        * gevent: ``--keep-alive 0`` forces the close (gunicorn/workers/base_async.py, handle_request); otherwise
+          the connection's greenlet waits up to the timeout for the next request, holding one of the worker's
+          ``worker_connections`` the while.
+        * uvicorn (httptools): after a response it closes an idle connection after ``--timeout-keep-alive`` s
+          (protocols/http/httptools_impl.py, on_response_complete). Its 0 would close it a loop turn after the
+          response without saying so, leaving the client to find a dead socket; off is therefore ``--header
+          Connection:close``, a default header on every response, which uvicorn honours by closing after the
+          response (RequestResponseCycle.send), as gunicorn does.
+        """
+        new_each = "each request opens a new connection"
+        if self.mode == "sync":
+            return f"no keep-alive: the sync worker closes the connection after every response, so {new_each}"
+        seconds = self.keep_alive_s
+        if not seconds:
+            return f"keep-alive off: every response says `Connection: close`, so {new_each}"
+        text = f"keep-alive: an idle connection is closed after {seconds} s"
+        if self.mode == "gthread":
+            idle = GUNICORN_WORKER_CONNECTIONS - (self.threads or 0)
+            if idle <= 0:  # gunicorn warns "No keepalived connections can be handled" and closes after each response
+                return (
+                    f"keep-alive {seconds} s asked, but with {self.threads} threads gunicorn keeps no idle connection "
+                    f"(worker_connections {GUNICORN_WORKER_CONNECTIONS}), so {new_each}"
+                )
+            text += f" (each worker keeps at most {idle} idle)"
+        elif self.mode == "gevent":
+            text += f" (an open one, idle or not, holds one of the worker's {self.connections} connections)"
+        return text if think_time_s is None else f"{text}; {_reuse_text(seconds, think_time_s)}"
+
+
+def _reuse_text(seconds: int, think_time_s: tuple[float, float]) -> str:
+    """How many requests find their user's connection still open: those after a think time shorter than the
+    server's keep-alive (a user is idle for its think time; the first request of each user always connects)."""
+    low, high = think_time_s
+    think = f"{low:g} s" if low == high else f"{low:g}-{high:g} s"
+    share = _share_below(seconds, think_time_s)
+    if share >= 1:
+        return f"every think time ({think}) is shorter, so each request after a user's first reuses its connection"
+    if share <= 0:
+        return f"every think time ({think}) is longer, so each request opens a new connection"
+    return (
+        "requests after a shorter think time reuse their user's connection, "
+        f"about {share * 100:.0f}% of them with think times of {think}"
+    )
+
+
+def _share_below(seconds: float, think_time_s: tuple[float, float]) -> float:
+    """The chance a think time drawn uniformly from [low, high] is shorter than ``seconds``."""
+    low, high = think_time_s
+    if high <= low:
+        return 1.0 if low < seconds else 0.0
+    return min(max((seconds - low) / (high - low), 0.0), 1.0)
 
 
 def _s(count: int) -> str:
@@ -642,7 +745,7 @@ def _build_servers(value: Any, path: Path) -> tuple[ServerConfig, ...]:
         try:
             servers.append(ServerConfig(**{**table, "name": name}))
         except ServerSettingError as error:
-            raise ScenarioError(f"{path}: '{where}.{error.key}' {error.detail}") from None
+            raise ScenarioError(f"{path}: '{where}.{error.key}' of server {name!r} {error.detail}") from None
     names = [s.name for s in servers]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{path}: two [[servers]] share a name: {names}")

@@ -37,14 +37,17 @@ class ServerError(RuntimeError):
 def command(spec: ServerConfig, port: int) -> list[str]:
     """The exact command line for one server configuration; also shown in reports so anyone can rerun it."""
     if spec.server == "gunicorn":
-        # The worker class is always stated, so the command means the same whatever the config file says.
+        # The worker class and keep-alive are always stated, so the command means the same whatever the config file
+        # says (the sync worker has no keep-alive to state: it ignores the setting).
         sizes = {"gthread": ["--threads", str(spec.threads)], "gevent": ["--worker-connections", str(spec.connections)]}
+        keep_alive = [] if spec.keep_alive_s is None else ["--keep-alive", str(spec.keep_alive_s)]
         return [
             sys.executable, "-m", "gunicorn",
             "--config", str(ROOT / "sync_app" / "gunicorn.conf.py"),
             "--workers", str(spec.workers),
             "--worker-class", spec.mode,
             *sizes.get(spec.mode, []),
+            *keep_alive,
             "--bind", f"{HOST}:{port}",
         ]  # fmt: skip
     return [
@@ -54,7 +57,20 @@ def command(spec: ServerConfig, port: int) -> list[str]:
         "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--log-level", "warning",
         "--timeout-graceful-shutdown", "3",
+        *_uvicorn_keep_alive(spec.keep_alive_s),
     ]  # fmt: skip
+
+
+def _uvicorn_keep_alive(seconds: int | None) -> list[str]:
+    """uvicorn's flags for a keep-alive: its idle timeout, or for 0 a ``Connection: close`` header on every response.
+
+    uvicorn's own ``--timeout-keep-alive 0`` would close the connection a loop turn after the response without
+    saying so, and a client that reuses it finds a dead socket; with the header the response itself says close,
+    uvicorn closes the connection after it, and the client opens a new one for its next request, exactly as
+    gunicorn's ``--keep-alive 0`` and its sync worker do (see ServerConfig.keep_alive_text)."""
+    if seconds is None:  # pragma: no cover - ServerConfig fills it in for every uvicorn configuration
+        return []
+    return ["--header", "Connection:close"] if seconds == 0 else ["--timeout-keep-alive", str(seconds)]
 
 
 def expected_processes(spec: ServerConfig) -> int:

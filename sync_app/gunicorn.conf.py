@@ -1,8 +1,8 @@
 """gunicorn settings for the sync app.
 
 These are the defaults for ``make serve-sync``; the benchmark runner passes ``--workers``, ``--worker-class`` (with
-``--threads`` for gthread, ``--worker-connections`` for gevent) and ``--bind`` on the command line, which gunicorn
-lets override this file. Everything that makes a measured run fair lives here.
+``--threads`` for gthread, ``--worker-connections`` for gevent, ``--keep-alive`` for both) and ``--bind`` on the
+command line, which gunicorn lets override this file. Everything that makes a measured run fair lives here.
 """
 
 import ctypes

@@ -81,7 +81,7 @@ def no_bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the shipped scenarios ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["default", "quick"])
+@pytest.mark.parametrize("name", ["default", "quick", "sized-sync"])
 def test_shipped_scenario_loads(name: str) -> None:
     config = load_config(name)
     assert config.name == name
@@ -212,6 +212,110 @@ def test_a_run_json_saved_before_the_matrix_rebuilds_unchanged(tmp_path: Path) -
         {"name": "async", "server": "uvicorn", "workers": 1},
     ]
     assert config_from_dict(saved) == config
+
+
+KEEP_ALIVE = """
+[[servers]]
+name = "gthread-off"
+server = "gunicorn"
+worker_class = "gthread"
+threads = 4
+keep_alive_s = 0
+
+[[servers]]
+name = "gevent-default"
+server = "gunicorn"
+worker_class = "gevent"
+
+[[servers]]
+name = "uvicorn-off"
+server = "uvicorn"
+keep_alive_s = 0
+
+[[servers]]
+name = "uvicorn-long"
+server = "uvicorn"
+endpoints = "def"
+keep_alive_s = 30
+
+[[servers]]
+name = "sync"
+server = "gunicorn"
+"""
+
+
+def test_keep_alive_is_read_per_server_and_left_out_means_five_seconds_except_on_the_sync_worker(
+    tmp_path: Path,
+) -> None:
+    """5 s is what every run before the setting ran with (uvicorn's default, sync_app/gunicorn.conf.py's keepalive);
+    the sync worker keeps None, since it has no keep-alive to set."""
+    servers = {s.name: s for s in load_config(str(scenario(tmp_path, servers=KEEP_ALIVE))).servers}
+    assert {name: s.keep_alive_s for name, s in servers.items()} == {
+        "gthread-off": 0, "gevent-default": 5, "uvicorn-off": 0, "uvicorn-long": 30, "sync": None,
+    }  # fmt: skip
+
+
+def test_a_run_json_saved_before_keep_alive_rebuilds_as_what_it_ran(tmp_path: Path) -> None:
+    config = load_config(str(scenario(tmp_path, servers=MATRIX)))
+    saved = config.to_dict()
+    for server in saved["servers"]:
+        del server["keep_alive_s"]
+    assert config_from_dict(saved) == config
+    assert {s.keep_alive_s for s in config.servers if s.mode != "sync"} == {5}
+
+
+def test_keep_alive_is_checked_when_built_in_code_too() -> None:
+    with pytest.raises(ServerSettingError) as caught:
+        ServerConfig("s", "gunicorn", 3, keep_alive_s=5)
+    assert caught.value.key == "keep_alive_s"
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ServerSettingError):
+            ServerConfig("u", "uvicorn", keep_alive_s=bad)  # type: ignore[arg-type]
+
+
+THINK = (2.0, 8.0)
+REUSE_HALF = (
+    "requests after a shorter think time reuse their user's connection, about 50% of them with think times of 2-8 s"
+)
+NEW_EACH = "each request opens a new connection"
+
+
+@pytest.mark.parametrize(
+    ("spec", "think", "text"),
+    [
+        (ServerConfig("s", "gunicorn", 3), THINK,
+         f"no keep-alive: the sync worker closes the connection after every response, so {NEW_EACH}"),
+        (ServerConfig("t", "gunicorn", 3, worker_class="gthread", threads=8, keep_alive_s=0), THINK,
+         f"keep-alive off: every response says `Connection: close`, so {NEW_EACH}"),
+        (ServerConfig("u", "uvicorn", keep_alive_s=0), None,
+         f"keep-alive off: every response says `Connection: close`, so {NEW_EACH}"),
+        (ServerConfig("t", "gunicorn", 3, worker_class="gthread", threads=8), THINK,
+         f"keep-alive: an idle connection is closed after 5 s (each worker keeps at most 992 idle); {REUSE_HALF}"),
+        (ServerConfig("g", "gunicorn", worker_class="gevent", connections=600), THINK,
+         "keep-alive: an idle connection is closed after 5 s (an open one, idle or not, holds one of the worker's "
+         f"600 connections); {REUSE_HALF}"),
+        (ServerConfig("u", "uvicorn"), THINK, f"keep-alive: an idle connection is closed after 5 s; {REUSE_HALF}"),
+        (ServerConfig("u", "uvicorn"), None, "keep-alive: an idle connection is closed after 5 s"),
+        (ServerConfig("d", "uvicorn", endpoints="def", keep_alive_s=3), (2.0, 6.0),
+         "keep-alive: an idle connection is closed after 3 s; requests after a shorter think time reuse their "
+         "user's connection, about 25% of them with think times of 2-6 s"),
+        (ServerConfig("u", "uvicorn", keep_alive_s=10), THINK,
+         "keep-alive: an idle connection is closed after 10 s; every think time (2-8 s) is shorter, so each request "
+         "after a user's first reuses its connection"),
+        (ServerConfig("u", "uvicorn", keep_alive_s=1), THINK,
+         f"keep-alive: an idle connection is closed after 1 s; every think time (2-8 s) is longer, so {NEW_EACH}"),
+        (ServerConfig("u", "uvicorn", keep_alive_s=5), (5.0, 5.0),
+         f"keep-alive: an idle connection is closed after 5 s; every think time (5 s) is longer, so {NEW_EACH}"),
+        (ServerConfig("t", "gunicorn", worker_class="gthread", threads=1000), THINK,
+         f"keep-alive 5 s asked, but with 1000 threads gunicorn keeps no idle connection (worker_connections 1000), "
+         f"so {NEW_EACH}"),
+    ],
+)  # fmt: skip
+def test_each_configuration_states_what_it_does_with_a_connection(
+    spec: ServerConfig, think: tuple[float, float] | None, text: str
+) -> None:
+    """The one statement the report makes about connections, from the servers' own code (see keep_alive_text)."""
+    assert spec.keep_alive_text(think) == text
 
 
 def test_a_matrix_round_trips_through_json(tmp_path: Path) -> None:
@@ -368,6 +472,17 @@ REFUSED = [
     ),  # The real database: a driver belongs to PostgreSQL, and to a mode that can wait on it.
     pytest.param({"extra": '[database]\nbackend = "mysql"\n'}, ["backend", "simulated, postgres"], id="backend"),
     pytest.param({"servers": SERVERS + 'driver = "asyncpg"\n'}, ["servers[1]", "driver", "postgres"], id="driver sim"),
+    pytest.param(
+        {"servers": GUNICORN + "keep_alive_s = 0\n"},
+        ["servers[0].keep_alive_s", "'g'", "sync worker", "closes every connection"],
+        id="keep-alive on the sync worker",
+    ),
+    pytest.param(
+        {"servers": SERVERS + "keep_alive_s = -1\n"}, ["servers[1].keep_alive_s", "'async'", ">= 0"], id="keep -1"
+    ),
+    pytest.param({"servers": UVICORN + "keep_alive_s = 2.5\n"}, ["servers[0].keep_alive_s", "2.5"], id="keep 2.5"),
+    pytest.param({"servers": UVICORN + "keep_alive_s = false\n"}, ["servers[0].keep_alive_s"], id="keep false"),
+    pytest.param({"servers": UVICORN + 'keep_alive_s = "5"\n'}, ["servers[0].keep_alive_s"], id='keep "5"'),
     pytest.param(
         {"extra": PG, "servers": SERVERS.replace("workers = 2", 'workers = 2\ndriver = "asyncpg"')},
         ["servers[0].driver", "'asyncpg'", '"psycopg" | "sqlalchemy"'],

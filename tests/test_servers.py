@@ -29,6 +29,7 @@ UVICORN_TAIL = [
     "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
     "--timeout-graceful-shutdown", "3",
 ]  # fmt: skip
+DEFAULT_KEEP_ALIVE = ["--timeout-keep-alive", "5"]  # stated even when the scenario leaves it out
 NO_SUCH_PID = 2**31 - 1  # above any pid_max: no process has it
 
 
@@ -47,14 +48,14 @@ COMMANDS = [
     pytest.param(
         ServerConfig("t", "gunicorn", 3, worker_class="gthread", threads=8),
         ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "3", "--worker-class", "gthread",
-         "--threads", "8", "--bind", "127.0.0.1:8123"],
+         "--threads", "8", "--keep-alive", "5", "--bind", "127.0.0.1:8123"],
         4,
         id="gunicorn gthread",
     ),
     pytest.param(
         ServerConfig("g", "gunicorn", 1, worker_class="gevent", connections=200),
         ["-m", "gunicorn", "--config", GUNICORN_CONF, "--workers", "1", "--worker-class", "gevent",
-         "--worker-connections", "200", "--bind", "127.0.0.1:8123"],
+         "--worker-connections", "200", "--keep-alive", "5", "--bind", "127.0.0.1:8123"],
         2,
         id="gunicorn gevent",
     ),
@@ -62,7 +63,7 @@ COMMANDS = [
         pytest.param(
             ServerConfig("u", "uvicorn", workers, endpoints=endpoints),
             ["-m", "uvicorn", "async_app.app:create_app", "--factory", "--host", "127.0.0.1", "--port", "8123",
-             "--workers", str(workers), *UVICORN_TAIL],
+             "--workers", str(workers), *UVICORN_TAIL, *DEFAULT_KEEP_ALIVE],
             processes,
             id=f"uvicorn {endpoints} x{workers}",
         )
@@ -75,6 +76,34 @@ COMMANDS = [
 def test_command_line_per_configuration(spec: ServerConfig, argv: list[str], processes: int) -> None:
     assert command(spec, 8123) == [sys.executable, *argv]
     assert expected_processes(spec) == processes
+
+
+# keep_alive_s -> what gunicorn's gthread and gevent workers, and uvicorn, are told
+KEEP_ALIVE_FLAGS = [
+    pytest.param(0, ["--keep-alive", "0"], ["--header", "Connection:close"], id="off"),
+    pytest.param(1, ["--keep-alive", "1"], ["--timeout-keep-alive", "1"], id="1 s"),
+    pytest.param(75, ["--keep-alive", "75"], ["--timeout-keep-alive", "75"], id="75 s"),
+]
+
+
+@pytest.mark.parametrize(("seconds", "gunicorn", "uvicorn"), KEEP_ALIVE_FLAGS)
+def test_keep_alive_becomes_each_servers_own_flag(seconds: int, gunicorn: list[str], uvicorn: list[str]) -> None:
+    """gunicorn takes 0 as off (gthread and gevent then answer ``Connection: close``); uvicorn's own 0 would close
+    the connection unannounced, so off is a ``Connection: close`` header on every response instead."""
+    gthread = command(ServerConfig("t", "gunicorn", 2, worker_class="gthread", threads=4, keep_alive_s=seconds), 8123)
+    assert gthread[-4:] == [*gunicorn, "--bind", "127.0.0.1:8123"]
+    gevent = command(ServerConfig("g", "gunicorn", worker_class="gevent", keep_alive_s=seconds), 8123)
+    assert gevent[-4:] == [*gunicorn, "--bind", "127.0.0.1:8123"]
+    for endpoints in ("async", "def", "blocking"):
+        argv = command(ServerConfig("u", "uvicorn", endpoints=endpoints, keep_alive_s=seconds), 8123)
+        assert argv[-len(UVICORN_TAIL) - 2 :] == [*UVICORN_TAIL, *uvicorn], endpoints
+        assert argv.count("--timeout-keep-alive") + argv.count("--header") == 1
+
+
+def test_the_sync_worker_is_told_nothing_about_keep_alive() -> None:
+    """It ignores the setting (it closes after every response), so its command must not suggest otherwise."""
+    argv = command(ServerConfig("s", "gunicorn", 3), 8123)
+    assert "--keep-alive" not in argv
 
 
 @pytest.mark.parametrize(

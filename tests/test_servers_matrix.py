@@ -11,8 +11,10 @@ wall-clock totals are checked too, with wide bounds, because this runs on a nois
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -228,6 +230,188 @@ def test_gevent_yields_on_waits_and_pool_waits_but_not_on_cpu_work(matrix: tuple
     assert all(t["app"] >= 150 * 0.95 for t in burned.timings)
     assert cpu_after - cpu_before >= N * 0.15 * 0.9
     assert burned.total_s >= N * 0.15 * 0.95
+
+
+# --- keep-alive, for real ---------------------------------------------------------------------------------------------
+
+KEEP_ALIVE = """
+name = "keep-alive"
+
+[[servers]]
+name = "sync"
+server = "gunicorn"
+
+[[servers]]
+name = "gthread"
+server = "gunicorn"
+worker_class = "gthread"
+threads = 2
+
+[[servers]]
+name = "gthread-off"
+server = "gunicorn"
+worker_class = "gthread"
+threads = 2
+keep_alive_s = 0
+
+[[servers]]
+name = "gthread-1s"
+server = "gunicorn"
+worker_class = "gthread"
+threads = 2
+keep_alive_s = 1
+
+[[servers]]
+name = "gevent"
+server = "gunicorn"
+worker_class = "gevent"
+connections = 50
+
+[[servers]]
+name = "gevent-off"
+server = "gunicorn"
+worker_class = "gevent"
+connections = 50
+keep_alive_s = 0
+
+[[servers]]
+name = "gevent-1s"
+server = "gunicorn"
+worker_class = "gevent"
+connections = 50
+keep_alive_s = 1
+
+[[servers]]
+name = "uvicorn"
+server = "uvicorn"
+
+[[servers]]
+name = "uvicorn-off"
+server = "uvicorn"
+keep_alive_s = 0
+
+[[servers]]
+name = "uvicorn-1s"
+server = "uvicorn"
+keep_alive_s = 1
+"""
+
+# How long an open connection is watched for the server closing it: well under the default keep-alive (5 s), so
+# a server that keeps the connection is not caught by its own idle timeout, and far longer than closing takes.
+WATCH_S = 2.0
+# How long a connection idle past a 1 s keep-alive may take to be closed: gthread looks for expired ones about
+# once a second, so a few seconds is a wide margin on a busy machine, not a measurement.
+EXPIRE_WITHIN_S = 8.0
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What happened to one TCP connection after its first response, as the client saw it on the wire."""
+
+    header: str | None  # the first response's Connection header
+    closed: bool  # the server closed the connection (FIN) within the watch, after the response
+    second_reused: bool  # a second request on the same HTTPConnection went over that same socket
+
+
+def two_requests(url: str, watch_s: float) -> Connection:
+    """Two requests through one http.client.HTTPConnection, watching the first one's socket in between.
+
+    A duplicate of the socket stays open whatever http.client does with its own (it drops it on ``Connection:
+    close``), so a peek on it sees what the *server* did: end of stream if it closed the connection, nothing for
+    ``watch_s`` if it kept it. The second request then goes over the same socket if both ends kept it, or over a
+    new one.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.connect()
+        first_socket = conn.sock
+        assert first_socket is not None
+        with first_socket.dup() as watcher:
+            conn.request("GET", "/health")
+            first = conn.getresponse()
+            assert first.status == 200
+            first.read()
+            watcher.settimeout(watch_s)
+            try:
+                closed = watcher.recv(1, socket.MSG_PEEK) == b""
+            except TimeoutError:
+                closed = False
+        if closed and conn.sock is first_socket:
+            # Closed after an idle timeout, unannounced: drop it as Locust's client does before it reuses a socket
+            # (http.client would send on it and fail).
+            conn.close()
+        conn.request("GET", "/health")
+        second = conn.getresponse()
+        assert second.status == 200
+        second.read()
+        return Connection(first.getheader("Connection"), closed, conn.sock is first_socket)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def keep_alive(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, Path]:
+    folder = tmp_path_factory.mktemp("keep-alive")
+    scenario = folder / "keep-alive.toml"
+    scenario.write_text(KEEP_ALIVE, encoding="utf-8")
+    return load_config(str(scenario)), folder
+
+
+# server -> (the first response's Connection header, lowercased; closed after one response)
+CLOSES = {"sync": ("close", True), "gthread-off": ("close", True), "gevent-off": ("close", True),
+          "uvicorn-off": ("close", True), "gthread": ("keep-alive", False), "gevent": ("keep-alive", False),
+          "uvicorn": (None, False)}  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", list(CLOSES))
+def test_each_server_keeps_or_closes_a_connection_as_its_keep_alive_text_says(
+    keep_alive: tuple[RunConfig, Path], name: str
+) -> None:
+    """The sync worker and every keep-alive-off server answer ``Connection: close`` and close the connection, so
+    the second request needs a new one; the others serve it on the same socket (uvicorn says nothing: HTTP/1.1
+    keeps a connection unless told otherwise)."""
+    config, folder = keep_alive
+    spec = next(s for s in config.servers if s.name == name)
+    with serve(spec, config, folder / f"{name}.log", frozenset()) as server:
+        seen = two_requests(server.url, WATCH_S)
+    header, closes = CLOSES[name]
+    text = spec.keep_alive_text()
+    print(f"{name}: {seen}; {text}")
+    assert (seen.header.lower() if seen.header else None, seen.closed, seen.second_reused) == (
+        header, closes, not closes
+    )  # fmt: skip
+    assert text.endswith("so each request opens a new connection") == closes  # the report says what happened
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["gthread-1s", "gevent-1s", "uvicorn-1s"])
+def test_an_idle_connection_is_closed_once_keep_alive_s_has_passed(
+    keep_alive: tuple[RunConfig, Path], name: str
+) -> None:
+    """keep_alive_s is the idle timeout each server is given: the first response keeps the connection, the
+    server then closes it when it has been idle that long (within a wide margin), and the second request is sent
+    over a new connection."""
+    config, folder = keep_alive
+    spec = next(s for s in config.servers if s.name == name)
+    assert spec.keep_alive_s == 1
+    with serve(spec, config, folder / f"{name}.log", frozenset()) as server:
+        seen = two_requests(server.url, EXPIRE_WITHIN_S)
+    print(f"{name}: {seen}; {spec.keep_alive_text()}")
+    assert seen.header is None or seen.header.lower() == "keep-alive"  # the response itself kept it open
+    assert seen.closed and not seen.second_reused
+    assert "closed after 1 s" in spec.keep_alive_text()
+
+
+def test_keep_alive_scenario_here_is_valid_and_names_every_expectation(tmp_path: Path) -> None:
+    scenario = tmp_path / "keep-alive.toml"
+    scenario.write_text(KEEP_ALIVE, encoding="utf-8")
+    servers = {s.name: s for s in load_config(str(scenario)).servers}
+    assert set(CLOSES) | {"gthread-1s", "gevent-1s", "uvicorn-1s"} == set(servers)
+    assert {name for name, (_, closes) in CLOSES.items() if closes} == {
+        name for name, s in servers.items() if not s.keep_alive_s
+    }
 
 
 FAKE_RUNNER = """
