@@ -38,6 +38,12 @@ from simdb.database import SIMULATED_DRIVER
 CALIBRATION_MAX_CPU_PCT = 70.0
 # The issue's bar: a step whose throughput is further than this from the model is explained in the report.
 TOLERANCE = 0.15
+# The mean response time's tolerance: wider, since a mean is moved by a few slow requests and by the client's own
+# milliseconds (HTTP, Locust), which the model does not count.
+MEAN_TOLERANCE = 0.25
+# The interactive response time law N = X (R + Z) must hold for the users Locust ran; further off than this (in %),
+# the step's own figures disagree with each other, which is a problem of the measurement, not of the server.
+LITTLE_TOLERANCE_PCT = 10.0
 # Two capacities within this factor of each other both shape the queue; the one-station curve sees only one.
 NEAR_LIMITS = 1.5
 # When no step can calibrate the framework's CPU cost, this is assumed (ms per request; about what Flask and
@@ -68,14 +74,19 @@ def _app_work_mean_ms(config: RunConfig) -> float:
     return load.page_weight * config.workload.app_work_ms / (load.page_weight + load.short_weight)
 
 
-def calibrate(config: RunConfig, records: Iterable[Mapping[str, Any]], server: str) -> Calibration:
+def calibrate(
+    config: RunConfig, records: Iterable[Mapping[str, Any]], server: str, leave_out: int | None = None
+) -> Calibration:
     """The framework's CPU per request, by the service-demand law over the server's unsaturated steps (every
-    step record, each repeat its own)."""
+    step record, each repeat its own). ``leave_out`` drops one user level (all its repeats): a step's prediction
+    is then calibrated on the server's other steps only, so the model never predicts a step from the step."""
     cpu_s = 0.0
     done = 0
     used = 0
     for step in records:
         if step["server"] != server or step.get("status") != "ok":
+            continue
+        if leave_out is not None and int(step["users"]) == leave_out:
             continue
         cpu_pct, figures = step.get("server_cpu_pct"), step.get("figures") or {}
         completed, window = figures.get("completed_in_window"), figures.get("window_s")
@@ -140,6 +151,35 @@ class Expectation:
     measured_mean_ms: float | None
     rps_interval: tuple[float, float] | None
     db_connections: int | None = None
+    # The model's service time S (waits plus CPU, no queueing), ms: what the handler alone should take.
+    prediction_service_ms: float = math.nan
+    # N = X (R + Z) over this step's own figures, in % (see little_error_pct); None where it cannot be computed.
+    little_error_pct: float | None = None
+    # Whether N lies inside the law's value over the 95% interval of the window's count: then a gap is chance.
+    little_within_noise: bool = False
+
+    @property
+    def little_off(self) -> bool:
+        """The step's figures break N = X (R + Z) by more than LITTLE_TOLERANCE_PCT, beyond what chance explains."""
+        error = self.little_error_pct
+        return error is not None and abs(error) > LITTLE_TOLERANCE_PCT and not self.little_within_noise
+
+    @property
+    def past_knee(self) -> bool:
+        """Beyond the model's knee, where throughput can disagree with the model as well as response time."""
+        return self.prediction.users > self.prediction.knee_users
+
+    @property
+    def mean_ratio(self) -> float | None:
+        """Measured mean response time over the model's."""
+        if self.measured_mean_ms is None or not self.prediction.model_mean_ms > 0:
+            return None
+        return self.measured_mean_ms / self.prediction.model_mean_ms
+
+    @property
+    def mean_outside(self) -> bool:
+        """The mean response time further from the model's than MEAN_TOLERANCE."""
+        return self.mean_ratio is not None and abs(self.mean_ratio - 1) > MEAN_TOLERANCE
 
     @property
     def efficiency(self) -> float | None:
@@ -180,100 +220,39 @@ def expectation(system: model.System, calibration: Calibration, record: Mapping[
         measured_mean_ms=float(mean) if is_finite(mean) else None,
         rps_interval=interval,
         db_connections=system.server.db_connections,
+        prediction_service_ms=system.demand.service_s * 1000,
+        little_error_pct=little_error_pct(record, users, system.demand.think_s) if ok else None,
+        little_within_noise=ok and _little_within_noise(record, users, system.demand.think_s),
     )
 
 
-def _pool_wait(step: Mapping[str, Any]) -> str:
-    """The step's measured wait for a pooled connection (from ``Server-Timing``), as a clause; empty without it."""
-    server = (step.get("figures") or {}).get("server") or {}
-    mean, waited = server.get("pool_mean_ms"), server.get("pool_waited_pct")
-    if not (server.get("timed") and is_finite(mean) and is_finite(waited)):
-        return ""
-    return (
-        f"; measured by the server, requests waited {mean:.0f} ms on average for a connection and {waited:.0f}% of "
-        "them waited at all"
-    )
+def _little_within_noise(record: Mapping[str, Any], users: int, think_s: float) -> bool:
+    """N inside X (R + Z) taken over the exact 95% interval of the window's completions: a few completions (5
+    users thinking 5 s finish about ten requests in a 10 s window) cannot show the law broken."""
+    figures = record.get("figures") or {}
+    window, mean = figures.get("window_s"), (figures.get("latency") or {}).get("mean_ms")
+    done = (figures.get("completed_in_window") or 0) + (figures.get("failed_in_window") or 0)
+    if not (is_finite(window) and is_finite(mean)):
+        return False
+    interval = rate_interval(int(done), float(window))
+    if interval is None:
+        return False
+    cycle = float(mean) / 1000 + think_s
+    return interval[0] * cycle <= users <= interval[1] * cycle
 
 
-def explain(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -> str:  # noqa: PLR0911 (one return per reason)
-    """Why a step's throughput is more than TOLERANCE from the model, from what the step itself measured.
+def little_error_pct(record: Mapping[str, Any], users: int, think_s: float) -> float | None:
+    """How far the step's own figures are from the interactive response time law, N = X (R + Z), in %.
 
-    Each reason is stated only when the numbers show it; what the model leaves out is named as such, not
-    asserted as the cause.
+    Each of N users alternates a request (R) and a think (Z), so the completions per second X must be N / (R + Z)
+    whatever the server. X counts every completion in the window (failures too: their users cycled as well), R is
+    the mean response time of the requests sent in it. A step far off measured something else than N users
+    cycling: users that never started, a client too busy to send on time, requests left unanswered (missing from R).
     """
-    p = e.prediction
-    eff = e.efficiency
-    if eff is None:
-        return "not measured"
-    if step.get("saturated") == "client":
-        return "the client used more than 80% of its core in this step: its latencies and rate are partly its own"
-    if e.within_noise and e.rps_interval is not None:
-        low, high = e.rps_interval
-        return (
-            f"the model's {p.model_rps:.2f}/s lies inside this step's own 95% interval ({low:.2f}-{high:.2f}/s): "
-            "with so few completions in the window the difference is chance"
-        )
-    cpu = step.get("server_cpu_pct")
-    caps = sorted(p.capacities_rps.items(), key=lambda item: item[1])
-    two_close = len(caps) >= 2 and caps[1][1] <= NEAR_LIMITS * caps[0][1]
-    if eff < 1 and p.bound_by != "users" and two_close and spec.slots and e.measured_rps:
-        held = spec.slots / e.measured_rps * 1000
-        modelled = spec.slots / p.capacities_rps["slots"] * 1000 if "slots" in p.capacities_rps else math.nan
-        return (
-            f"two resources are close to their limits here ({caps[0][0]} {caps[0][1]:.0f}/s, {caps[1][0]} "
-            f"{caps[1][1]:.0f}/s), and the model queues for only one: a request holds its slot while it waits for "
-            f"the core, so the CPU's queue lengthens the time a slot is held (about {held:.0f} ms measured, "
-            f"{modelled:.0f} ms modelled)"
-        )
-    if eff < 1 and p.bound_by == "database" and e.measured_rps and e.db_connections:
-        pool = e.db_connections
-        held = pool / e.measured_rps * 1000
-        queries = pool / p.capacities_rps["database"] * 1000
-        return (
-            (
-                f"each of the {pool} connections was taken for about {held:.0f} ms per request against "
-                f"{queries:.0f} ms of queries: a released connection reaches the next waiting request only when that "
-                "request gets to run, after the Python work queued ahead of it (on an event loop, first the rest of "
-                "the releasing request's own work; with threads, the GIL), so the pool idles between queries"
-            )
-            + (f"; the server's CPU was at {cpu:.0f}%" if is_finite(cpu) else "")
-            + _pool_wait(step)
-        )
-    if eff < 1 and p.bound_by == "slots" and spec.slots and e.measured_rps:
-        held = spec.slots / e.measured_rps * 1000
-        modelled = spec.slots / p.capacities_rps["slots"] * 1000
-        return (
-            f"the measured rate means each request held a slot for about {held:.0f} ms, not the model's "
-            f"{modelled:.0f} ms (waits plus calibrated CPU): time between requests that the model does not count "
-            "(accepting and closing connections, workers sharing one core, time the VM's hypervisor takes)"
-        )
-    busy, connections = step.get("db_connections_max"), e.db_connections
-    if eff < 1 and connections and is_finite(busy) and busy >= connections:
-        mean = step.get("db_connections_mean")
-        share = f", {mean:.1f} on average" if is_finite(mean) else ""
-        return (
-            f"its database pool was full at times (measured: up to {busy:.0f} of its {connections} connections busy"
-            f"{share}), so requests queued for a connection as well as for the core"
-            + (f" (CPU at {cpu:.0f}%)" if is_finite(cpu) else "")
-            + ": two queues in a row, where the model's curve has one"
-            + _pool_wait(step)
-        )
-    if eff < 1 and is_finite(cpu) and cpu >= 85:
-        return (
-            f"the server's CPU was at {cpu:.0f}% of its core(s): it is near its CPU limit, where the model's "
-            "single-queue curve is optimistic (CPU cost per request also grows with the number of connections)"
-        )
-    spent, calibrated = cpu_ms_per_request(step), e.calibration.cpu_per_request_ms
-    if eff > 1 and p.bound_by == "cpu" and spent is not None and spent < (1 - TOLERANCE) * calibrated:
-        return (
-            f"its CPU per request in this step was {spent:.1f} ms, against the {calibrated:.1f} ms calibrated on its "
-            f"steps below {CALIBRATION_MAX_CPU_PCT:.0f}% CPU, so its core served more requests than the model's "
-            "capacity allows: busy, a server spends less CPU per request (fewer idle wake-ups and system calls, "
-            "each shared by more requests), which a capacity calibrated on quiet steps does not know"
-        )
-    if eff < 1:
-        return (
-            "below the model with CPU to spare and slots free: a cost the model does not count (client, network, "
-            "scheduling); see the step's notes"
-        )
-    return "above the model: the waits or CPU the model assumes are longer than what this step needed"
+    figures = record.get("figures") or {}
+    window, mean = figures.get("window_s"), (figures.get("latency") or {}).get("mean_ms")
+    done = (figures.get("completed_in_window") or 0) + (figures.get("failed_in_window") or 0)
+    if not (is_finite(window) and window > 0 and is_finite(mean) and users > 0):
+        return None
+    rate = done / float(window)
+    return (rate * (float(mean) / 1000 + think_s) - users) / users * 100

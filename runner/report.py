@@ -31,6 +31,26 @@ CLIENT_LIMIT_NOTE = (
     "queueing, not the server's"
 )
 KEEPS_UP = 0.9  # sync "keeps up" at a level where it completes at least this share of the async throughput
+# ... and where its median and p95 are at most this many times the async server's.
+KEEPS_UP_LATENCY = 1.5
+# The short request is "not held back" at a level where its median is at most this many times its median at the
+# lowest level on the same server.
+NOT_HELD_BACK = 2.0
+# Mean and median further apart than this factor: the distribution is split (two humps), and one figure misleads.
+SPLIT = 2.0
+
+
+def split_note(step: Record, endpoint: str | None = None) -> str:
+    """`` (mean X against median Y: the distribution is split)`` where mean and median differ by more than
+    SPLIT times; empty otherwise."""
+    mean, median = _lat(step, "mean_ms", endpoint), _lat(step, "p50_ms", endpoint)
+    if not (math.isfinite(mean) and math.isfinite(median)) or min(mean, median) <= 0:
+        return ""
+    if max(mean, median) / min(mean, median) <= SPLIT:
+        return ""
+    return (
+        f" (mean {fmt_ms(mean)} against median {fmt_ms(median)}: the distribution is split, neither alone describes it)"
+    )
 
 
 def _lat(step: Record, key: str, endpoint: str | None = None) -> float:
@@ -77,6 +97,7 @@ def reading(view: RunView) -> list[str]:
             f"{fmt_ms(_lat(a_high, 'p50_ms'))}, {fmt(a_growth)}x its median at {low} users; the sync server's "
             f"median was {fmt_ms(_lat(s_high, 'p50_ms'))}, {fmt(s_growth)}x its median at {low} users "
             f"(p95: {fmt_ms(_lat(a_high, 'p95_ms'))} async, {fmt_ms(_lat(s_high, 'p95_ms'))} sync)."
+            + "".join(f" On {rec['server']}{split}." for rec in (a_high, s_high) if (split := split_note(rec)))
         )
         kept = _kept_up(view, sync.name, asyn.name, levels)
         if kept:
@@ -109,28 +130,48 @@ def reading(view: RunView) -> list[str]:
 
 
 def _short_request(view: RunView, s_high: Record, a_high: Record, high: int) -> str:
-    """Whether the short request waited behind the pages on the sync server at the highest level; nothing when
-    either server has no figure for it."""
+    """Whether the short request was held back at the highest level: on each server, its median against its own
+    median at the lowest level; nothing when either server has no figure for it."""
     short_s, short_a = _lat(s_high, "p50_ms", "short"), _lat(a_high, "p50_ms", "short")
     short_ms = view.config.workload.short_query_ms
     if not (math.isfinite(short_s) and math.isfinite(short_a)):
         return ""
-    if short_s > 3 * short_a:
-        return (
-            f"**The short request** ({short_ms:g} ms of database time) took {fmt_ms(short_s)} on the sync "
-            f"server at {high} users and {fmt_ms(short_a)} on the async one: on a sync server a quick request "
-            f"waits in the same queue as the slow ones, because a worker cannot start it until it has finished "
-            f"whatever it holds."
-        )
-    return (
+    low_s, low_a = (view.lowest_ok_record(str(step["server"])) for step in (s_high, a_high))
+    base_s = _lat(low_s, "p50_ms", "short") if low_s is not None else math.nan
+    base_a = _lat(low_a, "p50_ms", "short") if low_a is not None else math.nan
+    held = {
+        kind: not (math.isfinite(base) and base > 0 and took <= NOT_HELD_BACK * base)
+        for kind, took, base in (("sync", short_s, base_s), ("async", short_a, base_a))
+    }
+    splits = "".join(f" On {step['server']}{note}." for step in (s_high, a_high) if (note := split_note(step, "short")))
+    figures = (
         f"**The short request** ({short_ms:g} ms of database time) took {fmt_ms(short_s)} (sync) and "
-        f"{fmt_ms(short_a)} (async) at {high} users: no queue for a worker held it back noticeably."
+        f"{fmt_ms(short_a)} (async) at the median at {high} users, against {fmt_ms(base_s)} and {fmt_ms(base_a)} at "
+        f"the lowest level"
     )
+    if held["sync"] and short_s > 3 * short_a:
+        also = (
+            f" The event loop held it back too ({short_a / base_a:.1f}x its median at the lowest level), far less."
+            if held["async"] and math.isfinite(base_a) and base_a > 0
+            else ""
+        )
+        return (
+            f"{figures}: on the sync server a quick request waits in the same queue as the slow ones, because a "
+            f"worker cannot start it until it has finished whatever it holds.{also}{splits}"
+        )
+    if not held["sync"] and not held["async"]:
+        return (
+            f"{figures}: on neither server was it held back (each within {NOT_HELD_BACK:g}x of its own median at the "
+            f"lowest level).{splits}"
+        )
+    which = " and ".join(kind for kind in ("sync", "async") if held[kind])
+    return f"{figures}: held back on {which} (more than {NOT_HELD_BACK:g}x its own median at the lowest level).{splits}"
 
 
 def _kept_up(view: RunView, sync: str, asyn: str, levels: list[int]) -> str:
     """Up to which level the sync server kept up, and what the model says about where that ends."""
     kept = None
+    lost = ""
     for n in levels:
         s_fig, a_fig = view.by_level[(sync, n)]["figures"], view.by_level[(asyn, n)]["figures"]
         s_rps, a_rps = s_fig["rps"], a_fig["rps"]
@@ -140,6 +181,18 @@ def _kept_up(view: RunView, sync: str, asyn: str, levels: list[int]) -> str:
         s_ci, a_ci = _rate_interval(s_fig), _rate_interval(a_fig)
         overlap = s_ci is not None and a_ci is not None and s_ci[1] >= a_ci[0]
         if s_rps < KEEPS_UP * a_rps and not overlap:
+            lost = f"at {n} users its throughput fell below {KEEPS_UP:.0%} of the async server's"
+            break
+        # Keeping up is about the users' wait as well as the rate: a server that matches the rate while its
+        # requests queue for seconds has not kept up.
+        slow = [
+            key
+            for key in ("p50_ms", "p95_ms")
+            if not _lat(view.by_level[(sync, n)], key) <= KEEPS_UP_LATENCY * _lat(view.by_level[(asyn, n)], key)
+        ]
+        if slow:
+            names = " and ".join("median" if key == "p50_ms" else "p95" for key in slow)
+            lost = f"at {n} users its {names} went past {KEEPS_UP_LATENCY:g}x the async server's"
             break
         kept = n
     if kept is None or kept == levels[0]:
@@ -147,7 +200,8 @@ def _kept_up(view: RunView, sync: str, asyn: str, levels: list[int]) -> str:
     s, a = view.by_level[(sync, kept)]["figures"], view.by_level[(asyn, kept)]["figures"]
     system = view.systems[sync]
     text = (
-        f"**Up to {kept} users the sync server keeps up**: {fmt(s['rps'])} requests/s against {fmt(a['rps'])}, "
+        f"**Up to {kept} users the sync server keeps up** (at least {KEEPS_UP:.0%} of the async server's requests/s, "
+        f"median and p95 within {KEEPS_UP_LATENCY:g}x of its): {fmt(s['rps'])} requests/s against {fmt(a['rps'])}, "
         f"median {fmt_ms(s['latency']['p50_ms'])} against {fmt_ms(a['latency']['p50_ms'])}, p95 "
         f"{fmt_ms(s['latency']['p95_ms'])} against {fmt_ms(a['latency']['p95_ms'])}. "
         f"The model puts its knee at about {system.knee_users:.0f} users, where "
@@ -155,7 +209,7 @@ def _kept_up(view: RunView, sync: str, asyn: str, levels: list[int]) -> str:
     )
     if kept == levels[-1]:
         return text + "; it kept up at every level measured."
-    return text + "; past that the async server pulls ahead."
+    return text + f"; {lost}."
 
 
 def _rate_interval(figures: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -284,7 +338,8 @@ def _setup(view: RunView) -> list[str]:
         f"{meta.get('os')}; Python {meta.get('python')}.",
         f"- **CPU budget:** {meta.get('cpu_pinning')}. Every server configuration gets the same core(s).",
     ]
-    lines += [f"- **{s.name}:** {slots_text(s)}." for s in view.servers]
+    # Each server's connection handling beside its slots: a closed connection costs the next request a new one.
+    lines += [f"- **{s.name}:** {slots_text(s)}; {s.keep_alive_text(load.think_time_s)}." for s in view.servers]
     lines += [
         f"- **Page request:** user lookup {work.user_lookup_ms:g} ms, Python work {work.app_work_ms:g} ms "
         f"(CPU time, holding the GIL), listing query {work.listing_ms:g} ms, {work.listing_rows} rows of "

@@ -224,12 +224,18 @@ class RunView:
 
     @cached_property
     def expectations(self) -> dict[StepKey, expected.Expectation]:
-        """The model beside every step that has a record, keyed like :attr:`by_level`."""
-        return {
-            (name, users): expected.expectation(self.systems[name], self.calibrations[name], record, users)
-            for (name, users), record in self.by_level.items()
-            if name in self.systems
-        }
+        """The model beside every step that has a record, keyed like :attr:`by_level`: each predicted from a
+        calibration on the server's *other* user levels (see :func:`runner.expected.calibrate`), so a step's own
+        CPU never enters its own prediction."""
+        out = {}
+        for (name, users), record in self.by_level.items():
+            spec = self.server(name)
+            if spec is None:
+                continue
+            calibration = expected.calibrate(self.config, self.records, name, leave_out=users)
+            system = expected.system(self.config, spec, calibration, self.server_cores)
+            out[(name, users)] = expected.expectation(system, calibration, record, users)
+        return out
 
     # --- summary.csv --------------------------------------------------------------------------------------------
 
@@ -272,6 +278,7 @@ class RunView:
             server = figures.get("server") or {}
             for key in ("handler_mean_ms", "outside_mean_ms", "pool_mean_ms", "pool_waited_pct"):
                 row[key] = server.get(key)
+            row["cpu_ms_per_request"] = expected.cpu_ms_per_request(step)
             e = self.expectations.get((name, users))
             if e is not None:
                 row.update(
@@ -279,6 +286,8 @@ class RunView:
                     model_mean_ms=e.prediction.model_mean_ms,
                     efficiency=e.efficiency,
                     model_bound=e.prediction.bound_by,
+                    mean_vs_model=e.mean_ratio,
+                    little_error_pct=e.little_error_pct,
                 )
             rows.append(row)
         return rows

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner import expected, store
+from runner import expected, explain, store
 from runner.config import RunConfig, ServerConfig, config_from_dict
 from runner.view import RunView
 from tests import runs
@@ -146,7 +145,7 @@ def test_an_expectation_sets_the_measurement_beside_the_prediction() -> None:
     assert e.efficiency == pytest.approx(10.0 / e.prediction.model_rps)
     failed = expected.expectation(system, calibration, {**run["steps"][0], "status": "failed"}, 10)
     assert failed.measured_rps is None and failed.efficiency is None and not failed.outside
-    assert expected.explain(failed, run["steps"][0], ServerConfig.from_dict(ASYNC)) == "not measured"
+    assert explain.throughput(failed, run["steps"][0], ServerConfig.from_dict(ASYNC)) == "not measured"
 
 
 def test_the_reference_run_sits_within_tolerance_or_is_explained() -> None:
@@ -158,22 +157,11 @@ def test_the_reference_run_sits_within_tolerance_or_is_explained() -> None:
             spec = view.server(name)
             record = view.step(name, users)
             assert spec is not None and record is not None
-            reason = expected.explain(e, record, spec)
+            reason = explain.throughput(e, record, spec)
             assert reason and "not measured" not in reason
     # The classic story, in the model's own terms: sync is bound by its slots, async by the users who ask.
     assert view.expectations[("flask-gunicorn", 500)].prediction.bound_by == "slots"
     assert view.expectations[("fastapi-uvicorn", 500)].prediction.bound_by == "users"
-
-
-def test_a_client_limited_step_is_explained_as_the_clients() -> None:
-    run = reference()
-    target = next(s for s in run["steps"] if s["server"] == "flask-gunicorn" and s["users"] == 500)
-    target["saturated"] = "client"
-    target["figures"]["rps"] = 10.0
-    view = view_of(run)
-    e = view.expectations[("flask-gunicorn", 500)]
-    assert e.outside
-    assert "client" in expected.explain(e, target, view.servers[0])
 
 
 def test_the_summary_carries_the_model_beside_each_step() -> None:
@@ -189,18 +177,6 @@ def test_the_summary_carries_the_model_beside_each_step() -> None:
     assert 0.85 <= row["efficiency"] <= 1.15
 
 
-def test_a_pool_bound_step_below_the_model_is_explained_by_the_pools_idle_time() -> None:
-    # One event loop, a pool of 2: capacity 2 / 82 ms ~ 24/s. Measured 16/s: each connection is taken ~125 ms.
-    run = tiny_run([ASYNC], [step("async", 10, 20.0, 100), step("async", 200, 40.0, 160)], capacity=2)
-    run["config"]["load"]["users"] = [10, 200]
-    view = view_of(run)
-    e = view.expectations[("async", 200)]
-    assert e.prediction.bound_by == "database" and e.db_connections == 2
-    assert e.outside
-    reason = expected.explain(e, run["steps"][1], view.servers[0])
-    assert "each of the 2 connections was taken for about 125 ms" in reason
-
-
 def test_the_real_pool_bounds_the_model_and_the_simulated_baseline_has_none() -> None:
     doc = complete_run()
     doc["config"]["database"] = {"backend": "postgres", "pool_size": 4, "jitter": 0.0, "seed": 1}
@@ -211,62 +187,38 @@ def test_the_real_pool_bounds_the_model_and_the_simulated_baseline_has_none() ->
     assert view.systems[runs.ASYNC].server.db_connections is None
 
 
-def _pool_step(busy: int) -> tuple[expected.Expectation, dict[str, Any]]:
-    doc = complete_run()
-    doc["config"]["database"] = {"backend": "postgres", "pool_size": 10, "jitter": 0.0, "seed": 1}
-    for server in doc["config"]["servers"]:
-        server["driver"] = "psycopg"
-    view = view_of(doc)
-    record = dict(view.by_level[(runs.ASYNC, 50)])
-    record.update(db_connections_max=busy, db_connections_mean=7.8, server_cpu_pct=59.0)
-    e = view.expectations[(runs.ASYNC, 50)]
-    low = replace(e, measured_rps=e.prediction.model_rps * 0.8)  # 20% below the model
-    return low, record
-
-
-def test_a_step_whose_pool_was_measured_full_is_explained_by_the_pool() -> None:
-    e, record = _pool_step(busy=10)
-    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
-    text = expected.explain(e, record, spec)
-    assert "pool was full at times (measured: up to 10 of its 10 connections busy, 7.8 on average)" in text
-
-
-def test_a_pool_never_measured_full_is_not_blamed() -> None:
-    e, record = _pool_step(busy=9)
-    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
-    assert "pool" not in expected.explain(e, record, spec)
-
-
-def test_the_servers_measured_pool_wait_joins_the_pools_explanation() -> None:
-    e, record = _pool_step(busy=10)
-    record["figures"] = {**record["figures"], "server": {"timed": 500, "pool_mean_ms": 41.6, "pool_waited_pct": 63.0}}
-    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
-    text = expected.explain(e, record, spec)
-    assert text.endswith("requests waited 42 ms on average for a connection and 63% of them waited at all")
-
-
-def test_without_server_times_the_pool_wait_is_not_invented() -> None:
-    e, record = _pool_step(busy=10)
-    spec = ServerConfig(name=runs.ASYNC, server="uvicorn", driver="psycopg")
-    assert "on average for a connection" not in expected.explain(e, record, spec)
-
-
-def _cpu_bound_above_the_model(cpu_pct: float) -> tuple[expected.Expectation, dict[str, Any], ServerConfig]:
-    # One event loop on 1 core; its quiet step calibrates 80 ms of CPU per request, so the model's core serves
-    # 12.5/s, and 100 users thinking 5 s ask for about 19/s: bound by the CPU. It measured 19/s.
-    run = tiny_run([ASYNC], [step("async", 10, 16.0, 20), step("async", 100, cpu_pct, 190)])
+def test_a_step_is_predicted_from_the_servers_other_levels_only() -> None:
+    # Quiet at 10 users (10 ms each) and at 100 users (20 ms each): each level's prediction uses the other's.
+    run = tiny_run([ASYNC], [step("async", 10, 10.0, 100), step("async", 100, 40.0, 200)])
+    config = typed(run)
+    assert expected.calibrate(config, run["steps"], "async").cpu_per_request_ms == pytest.approx(5000 / 300)
+    assert expected.calibrate(config, run["steps"], "async", leave_out=10).cpu_per_request_ms == pytest.approx(20.0)
+    assert expected.calibrate(config, run["steps"], "async", leave_out=100).cpu_per_request_ms == pytest.approx(10.0)
     view = view_of(run)
-    return view.expectations[("async", 100)], run["steps"][1], view.servers[0]
+    assert view.expectations[("async", 10)].calibration.cpu_per_request_ms == pytest.approx(20.0)
+    assert view.expectations[("async", 100)].calibration.cpu_per_request_ms == pytest.approx(10.0)
 
 
-def test_a_step_above_its_cpu_bound_is_explained_by_its_own_cpu_per_request() -> None:
-    e, record, spec = _cpu_bound_above_the_model(cpu_pct=76.0)  # 0.76 core over 19 requests/s: 40 ms each
-    assert e.prediction.bound_by == "cpu" and e.outside and e.efficiency is not None and e.efficiency > 1
-    text = expected.explain(e, record, spec)
-    assert text.startswith("its CPU per request in this step was 40.0 ms, against the 80.0 ms calibrated")
+def test_the_users_law_is_checked_over_the_steps_own_figures() -> None:
+    # 100 users thinking 5 s, a 100 ms mean: N = X (R + Z) needs 100 / 5.1 = 19.6 completions per second.
+    record = step("async", 100, 40.0, 196)
+    assert expected.little_error_pct(record, 100, 5.0) == pytest.approx((19.6 * 5.1 - 100) / 100 * 100)
+    short = step("async", 100, 40.0, 150)  # 15/s: 23% short, far beyond what 150 completions leave to chance
+    run = tiny_run([ASYNC], [step("async", 10, 10.0, 100), short])
+    e = view_of(run).expectations[("async", 100)]
+    assert e.little_error_pct == pytest.approx(15 * 5.1 - 100)
+    assert e.little_off and not e.little_within_noise
+    few = tiny_run([ASYNC], [step("async", 10, 10.0, 100), step("async", 100, 40.0, 15, window=1.0)])
+    # The same rate from 15 completions in one second: chance alone allows it, so it is not flagged.
+    assert not view_of(few).expectations[("async", 100)].little_off
 
 
-def test_a_step_above_the_model_at_its_calibrated_cpu_is_not_given_that_reason() -> None:
-    e, record, spec = _cpu_bound_above_the_model(cpu_pct=152.0)  # 80 ms each: what the calibration says
-    assert e.outside
-    assert "CPU per request in this step" not in expected.explain(e, record, spec)
+def test_the_mean_is_judged_against_the_models_and_the_knee_says_which_figure_can_disagree() -> None:
+    run = tiny_run([ASYNC], [step("async", 10, 10.0, 20), step("async", 100, 40.0, 196)])
+    view = view_of(run)
+    e = view.expectations[("async", 100)]
+    ratio = e.mean_ratio
+    assert ratio is not None and ratio == pytest.approx(100.0 / e.prediction.model_mean_ms)
+    assert e.mean_outside == (abs(ratio - 1) > expected.MEAN_TOLERANCE)
+    assert e.past_knee == (e.prediction.knee_users < 100)
+    assert e.prediction_service_ms == pytest.approx(view.systems["async"].demand.service_s * 1000, rel=0.5)

@@ -169,7 +169,39 @@ def test_the_reading_claims_only_what_the_numbers_support() -> None:
     text = report.markdown(view_of(run))
     assert "mostly waiting" not in text
     assert "waits in the same queue" not in text
-    assert "no queue for a worker held it back" in text
+    assert "on neither server was it held back (each within 2x of its own median at the lowest level)" in text
+
+
+def test_the_short_request_is_held_back_only_beyond_twice_its_own_median_at_low_load() -> None:
+    run = complete_run()
+    for record in run["steps"]:
+        if record["users"] == 50:  # the lowest level's short medians are 33 ms (sync) and 31.5 ms (async)
+            record["figures"]["endpoints"]["short"]["p50_ms"] = 600.0 if record["server"] == SYNC else 60.0
+    short = next(p for p in report.reading(view_of(run)) if p.startswith("**The short request**"))
+    assert "against 33.0 ms and 31.5 ms at the lowest level" in short
+    assert "on the sync server a quick request waits in the same queue" in short
+    assert "held it back too" not in short  # 60 ms is within 2x of 31.5 ms
+    for record in run["steps"]:
+        if record["users"] == 50 and record["server"] == ASYNC:
+            record["figures"]["endpoints"]["short"]["p50_ms"] = 150.0  # now 4.8x its own: held back, less than sync
+    short = next(p for p in report.reading(view_of(run)) if p.startswith("**The short request**"))
+    assert "The event loop held it back too (4.8x its median at the lowest level), far less." in short
+
+
+def test_a_split_distribution_is_named_with_both_figures() -> None:
+    run = complete_run()
+    high = next(s for s in run["steps"] if s["server"] == ASYNC and s["users"] == 50)
+    high["figures"]["latency"]["mean_ms"] = 3600.0  # against a 110 ms median
+    text = "\n".join(report.reading(view_of(run)))
+    assert f"On {ASYNC} (mean 3.6 s against median 110 ms: the distribution is split" in text
+    assert f"On {SYNC} (mean" not in text  # 990 ms against 900 ms: one hump
+
+
+def test_matching_the_rate_with_a_slow_median_is_not_keeping_up() -> None:
+    run = complete_run()
+    run["steps"] += [step(SYNC, 25, rps=5.0, p50=400.0, p95=600.0), step(ASYNC, 25, rps=5.0, p50=108.0, p95=125.0)]
+    run["config"]["load"]["users"] = [5, 25, 50]
+    assert not any("keeps up" in p for p in report.reading(view_of(run)))
 
 
 def test_reading_says_up_to_where_sync_kept_up_and_where_the_model_puts_its_knee() -> None:
@@ -178,7 +210,7 @@ def test_reading_says_up_to_where_sync_kept_up_and_where_the_model_puts_its_knee
     run["config"]["load"]["users"] = [5, 25, 50]
     kept = next(p for p in report.reading(view_of(run)) if "keeps up" in p)
     assert kept.startswith("**Up to 25 users the sync server keeps up**")
-    assert "knee at about" in kept and "past that the async server pulls ahead" in kept
+    assert "knee at about" in kept and "at 50 users its throughput fell below 90% of the async server's" in kept
 
 
 def test_reading_does_not_claim_sync_kept_up_when_it_fell_behind_at_once() -> None:

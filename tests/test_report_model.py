@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner import expected
+from runner import expected, explain
 from runner.report_model import BOUND_TEXT, model_section, why
 from runner.view import slots_text
 from tests.runs import ASYNC, SYNC, complete_run, step, view_of
@@ -21,12 +21,13 @@ def calibrated(run: dict[str, Any], cpu_ms: float = CPU_MS) -> dict[str, Any]:
 
 
 def on_the_model(run: dict[str, Any]) -> dict[str, Any]:
-    """Every step measured at exactly the model's throughput (the calibration stays the same)."""
+    """Every step measured at exactly the model's throughput and mean (the calibration stays the same)."""
     view = view_of(calibrated(run))
     for record in run["steps"]:
-        model_rps = view.expectations[(record["server"], record["users"])].prediction.model_rps
-        record["figures"]["rps"] = model_rps
-        record["figures"]["completed_in_window"] = round(model_rps * record["figures"]["window_s"])
+        prediction = view.expectations[(record["server"], record["users"])].prediction
+        record["figures"]["rps"] = prediction.model_rps
+        record["figures"]["completed_in_window"] = round(prediction.model_rps * record["figures"]["window_s"])
+        record["figures"]["latency"]["mean_ms"] = prediction.model_mean_ms
     return calibrated(run)
 
 
@@ -84,7 +85,7 @@ def test_the_model_section_describes_each_server_and_has_a_row_per_measured_step
     assert [row.split(" | ")[:2] for row in rows] == [["| " + SYNC, "5"], ["| " + SYNC, "50"], ["| " + ASYNC, "50"]]
     e = view.expectations[(SYNC, 50)]
     assert rows[1].split(" | ")[4:7] == [f"{e.prediction.model_rps:.1f}", e.prediction.bound_by, "1.00"]
-    assert "Every measured step is within 15% of the model's throughput." in lines
+    assert "Every measured step is within 15% of the model's throughput and 25% of its mean response time." in lines
     assert not any("§" in line for line in lines)
 
 
@@ -97,8 +98,8 @@ def test_a_step_far_from_the_model_is_marked_and_explained() -> None:
     row = next(line for line in lines if line.startswith(f"| {SYNC} | 50 |"))
     assert "0.50 ‡" in row
     e = view.expectations[(SYNC, 50)]
-    reason = expected.explain(e, view.by_level[(SYNC, 50)], view.servers[0])
-    assert lines[lines.index("‡ further than 15% from the model:") + 2] == f"- {SYNC} at 50 users: {reason}."
+    reason = explain.throughput(e, view.by_level[(SYNC, 50)], view.servers[0])
+    assert lines[lines.index("‡ throughput further than 15% from the model:") + 2] == f"- {SYNC} at 50 users: {reason}."
 
 
 def test_unanswered_requests_are_shown_beside_the_mean_and_explained() -> None:

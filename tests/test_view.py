@@ -10,6 +10,7 @@ import pytest
 
 from runner import store
 from runner.config import ServerConfig
+from runner.expected import calibrate
 from runner.view import RunView, figure_of, is_ok, kind_text, shown_round, slots_text
 from tests.runs import (
     ASYNC,
@@ -202,8 +203,10 @@ def test_expectations_are_keyed_per_step_and_measure_the_combined_record() -> No
     e = view.expectations[(ASYNC, 50)]
     assert e.measured_rps == 11.0  # the median over the repeats
     assert e.prediction.users == 50
-    assert e.calibration == view.calibrations[ASYNC]
     assert view.calibrations[ASYNC].steps == 6  # every repeat of both levels
+    # The step's own prediction leaves its level out: calibrated on the three repeats at 5 users only.
+    assert e.calibration.steps == 3
+    assert e.calibration == calibrate(view.config, view.records, ASYNC, leave_out=50)
 
 
 def test_a_failed_step_has_an_expectation_with_nothing_measured() -> None:
