@@ -157,6 +157,9 @@ class Expectation:
     little_error_pct: float | None = None
     # Whether N lies inside the law's value over the 95% interval of the window's count: then a gap is chance.
     little_within_noise: bool = False
+    # The model's service time of each request class (ms) and the mix's weights, to re-weigh it by the classes a
+    # window's sample actually held.
+    class_service_ms: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def little_off(self) -> bool:
@@ -221,6 +224,7 @@ def expectation(system: model.System, calibration: Calibration, record: Mapping[
         rps_interval=interval,
         db_connections=system.server.db_connections,
         prediction_service_ms=system.demand.service_s * 1000,
+        class_service_ms=tuple((c.name, c.weight, c.service_s * 1000) for c in system.demand.mix),
         little_error_pct=little_error_pct(record, users, system.demand.think_s) if ok else None,
         little_within_noise=ok and _little_within_noise(record, users, system.demand.think_s),
     )

@@ -155,6 +155,36 @@ def response_time(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -
             f"{unanswered} requests sent in the window were never answered: the measured mean covers only the "
             "answered ones, so it is not the model's mean over every request"
         )
+    spent, calibrated = cpu_ms_per_request(step), e.calibration.cpu_per_request_ms
+    if e.prediction.bound_by == "cpu" and spent is not None and spent < (1 - TOLERANCE) * calibrated:
+        return (
+            f"its CPU per request in this step was {spent:.1f} ms against the {calibrated:.1f} ms calibrated on "
+            "quieter steps, so the model's core is slower than this step's and its queue longer than what was measured"
+        )
+    capacity, rate = e.prediction.throughput_bound_rps, e.measured_rps
+    if (
+        e.prediction.bound_by != "users"
+        and rate is not None
+        and rate > capacity
+        and e.measured_mean_ms < e.prediction.model_mean_ms
+    ):
+        think_ms = _think_ms(e)
+        law = e.prediction.users / rate * 1000 - think_ms
+        return (
+            f"the step completed {rate:.1f} requests/s, {rate / capacity - 1:.0%} more than the model's capacity of "
+            f"{capacity:.1f}/s; with users thinking {think_ms / 1000:g} s on average, the mean response time the "
+            f"users' law gives for the measured rate (N / X - Z = {law:.0f} ms) moves {think_ms / max(law, 1.0):.0f} "
+            "times as much as the rate does, so a capacity a few percent low makes the modelled mean far too long"
+        )
+    sampled = _sample_service_ms(e, step)
+    shift = (sampled or 0.0) - e.prediction_service_ms
+    gap_ms = e.measured_mean_ms - e.prediction.model_mean_ms
+    if sampled is not None and shift * gap_ms > 0 and abs(shift) >= abs(gap_ms) / 2:
+        counts = ", ".join(f"{n} {name}" for name, n in _class_counts(step).items())
+        return (
+            f"the window's requests ({counts}) are not the scenario's mix: for that sample the model's service time "
+            f"is {sampled:.0f} ms, not {e.prediction_service_ms:.0f} ms"
+        )
     server = server_times(step)
     if server is None:
         return f"{UNEXPLAINED}: this run's request logs do not carry the server's own times, so nothing splits the gap"
@@ -186,6 +216,27 @@ def response_time(e: Expectation, step: Mapping[str, Any], spec: ServerConfig) -
             "times queue more than these steadier waits, as its section says"
         )
     return f"{UNEXPLAINED}: below even the model's bound of {bound:.0f} ms: {split}"
+
+
+def _think_ms(e: Expectation) -> float:
+    """The users' mean think time Z in ms, from the prediction: N / offered = S + Z."""
+    p = e.prediction
+    return (p.users / p.offered_rps - e.prediction_service_ms / 1000) * 1000 if p.offered_rps > 0 else 0.0
+
+
+def _class_counts(step: Mapping[str, Any]) -> dict[str, int]:
+    endpoints = (step.get("figures") or {}).get("endpoints") or {}
+    return {name: int(data.get("requests") or 0) for name, data in endpoints.items() if isinstance(data, Mapping)}
+
+
+def _sample_service_ms(e: Expectation, step: Mapping[str, Any]) -> float | None:
+    """The model's service time re-weighed by the request classes the window's sample actually held (a low level
+    has a dozen requests, and whether three or one of them were short requests moves its mean by tens of ms)."""
+    counts = _class_counts(step)
+    total = sum(counts.get(name, 0) for name, _, _ in e.class_service_ms)
+    if not e.class_service_ms or total == 0:
+        return None
+    return sum(counts.get(name, 0) * service for name, _, service in e.class_service_ms) / total
 
 
 def _unexplained(

@@ -6,6 +6,9 @@ Each reads its experiment's saved data through the view and is left out of the r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from runner.numbers import DASH, fmt, fmt_ms, is_number
 from runner.view import RunView, kind_text, shown_round
 
@@ -31,6 +34,29 @@ def timeline_section(view: RunView) -> list[str]:
             f"came back {order}, after {took:.0f} ms (the slower page: {last_page:.0f} ms)."
         )
     return [*lines, "", "![Timeline](charts/timeline.png)", ""]
+
+
+# The fewest requests in the first stage from which its median is a baseline to judge recovery by: 5 users thinking
+# 2-8 s send about five requests in 5 s, and whether those were pages or short requests moves their median tenfold.
+MIN_BASELINE_REQUESTS = 20
+
+
+def burst_story(server: Mapping[str, Any]) -> str:
+    """One server's burst in a sentence: the median of each stage with how many requests it rests on, and whether
+    it recovered, said only when the stage before the crowd had enough requests to be a baseline."""
+    stages = server["stages"]
+    peak = max(stages, key=lambda s: s["users"])
+    parts = [f"median {fmt_ms(s['p50_ms'])} with {s['users']} users ({s['requests']} requests)" for s in stages]
+    text = ", then ".join(parts)
+    first, after = stages[0], server.get("recovered_after_s")
+    if first["requests"] < MIN_BASELINE_REQUESTS:
+        return (
+            f"{text}; the stage before the {peak['users']} users has too few requests to tell when the server was "
+            "back to it"
+        )
+    if after is None:
+        return f"{text}; it had not recovered by the end of the last stage"
+    return f"{text}; it was back within twice its first median {after:g} s after the crowd left"
 
 
 def burst_section(view: RunView) -> list[str]:
@@ -62,18 +88,8 @@ def burst_section(view: RunView) -> list[str]:
                 f"| {fmt_ms(stage['p50_ms'])} | {fmt_ms(stage['p95_ms'])} | {fmt_ms(stage['max_ms'])} "
                 f"| {fmt(stage['rps'])} | {stage['failures']} |"
             )
-        after = server.get("recovered_after_s")
-        first = server["stages"][0]["p50_ms"] if server["stages"] else None
         if len(server["stages"]) >= 2:
-            peak = max(server["stages"], key=lambda s: s["users"])
-            if after is None:
-                gone = "had not recovered by the end of the last stage"
-            else:
-                gone = f"was back within twice that median {after:g} s after the crowd left"
-            recoveries.append(
-                f"- **{name}**: median {fmt_ms(first)} before the crowd and {fmt_ms(peak['p50_ms'])} while "
-                f"{peak['users']} users were on; it {gone}."
-            )
+            recoveries.append(f"- **{name}**: {burst_story(server)}")
         cpu = server.get("client_cpu_pct")
         if is_number(cpu) and cpu > 80:
             recoveries.append(

@@ -195,3 +195,49 @@ def test_a_mean_below_the_curve_must_stay_above_the_bound() -> None:
     assert explain.response_time(below, step(27.0, server=times(110.0, bound / 2 - 110)), SYNC).startswith(
         "unexplained: below even the model's bound"
     )
+
+
+def test_a_mean_below_a_cpu_bound_model_is_explained_by_less_cpu_per_request() -> None:
+    cpu_bound = model.Server(slots=None, cpus=1)  # 1 / 10 ms: 100/s, so 1000 users queue for the core
+    e = expectation(cpu_bound, 1000, mean_ms=50.0)
+    assert explain.response_time(e, step(130.0, cpu_pct=97.5), LOOP).startswith(
+        "its CPU per request in this step was 7.5 ms against the 10.0 ms calibrated"
+    )
+    as_calibrated = step(97.0, cpu_pct=97.0, server=times(40.0, 10.0))
+    assert "CPU per request" not in explain.response_time(e, as_calibrated, LOOP)
+
+
+def test_a_window_whose_sample_is_not_the_mix_is_explained_by_its_sample() -> None:
+    mixed = model.Demand(
+        think_s=5.0, mix=(model.RequestClass("page", 4, 0.100, 0.010), model.RequestClass("short", 1, 0.010, 0.002))
+    )
+    system = model.System(demand=mixed, server=THREE_SLOTS)
+    base = expectation(THREE_SLOTS, 5)
+    e = replace(
+        base,
+        prediction=model.predict(system, 5),
+        prediction_service_ms=mixed.service_s * 1000,  # 4 x 110 + 12, over 5: 90.4 ms
+        class_service_ms=(("page", 4, 110.0), ("short", 1, 12.0)),
+        measured_mean_ms=45.0,
+    )
+    record = step(1.0, server=times(43.0, 2.0))
+    record["figures"]["endpoints"] = {"page": {"requests": 3}, "short": {"requests": 5}}  # (330 + 60) / 8 = 48.75 ms
+    assert explain.response_time(e, record, SYNC).startswith(
+        "the window's requests (3 page, 5 short) are not the scenario's mix: for that sample the model's service time "
+        "is 49 ms, not 90 ms"
+    )
+    record["figures"]["endpoints"] = {"page": {"requests": 8}, "short": {"requests": 2}}  # the mix: no such reason
+    assert "not the scenario's mix" not in explain.response_time(e, record, SYNC)
+
+
+def test_a_rate_above_the_models_capacity_explains_a_much_shorter_mean_near_the_knee() -> None:
+    # Three slots of 110 ms: 27.3/s at most. 150 users thinking 5 s near the knee; the step did 28.5/s.
+    e = expectation(THREE_SLOTS, 150, rate=28.5, mean_ms=250.0)
+    assert e.prediction.bound_by == "slots" and e.prediction.model_mean_ms > 250
+    text = explain.response_time(e, step(28.5, server=times(110.0, 140.0)), SYNC)
+    assert text.startswith("the step completed 28.5 requests/s, 4% more than the model's capacity of 27.3/s")
+    assert f"N / X - Z = {150 / 28.5 * 1000 - 5000:.0f} ms" in text
+    below = expectation(THREE_SLOTS, 150, rate=27.0, mean_ms=250.0)  # under the capacity: not this cause
+    assert "more than the model's capacity" not in explain.response_time(
+        below, step(27.0, server=times(110.0, 140.0)), SYNC
+    )

@@ -14,6 +14,7 @@ from runner.config import ROOT
 from runner.numbers import fmt, fmt_ms
 from runner.report_drivers import Difference, differences
 from runner.view import RunView
+from tests import readme_blocks
 
 REFERENCES = ROOT / "results" / "reference"
 README = ROOT / "README.md"
@@ -103,32 +104,12 @@ def pool_rows() -> list[str]:
     return rows
 
 
-ALL_REFERENCES = ("default", "fair", "cpu-bound", "pool-limited", "antipatterns", "postgres", "postgres-orm",
-                  "postgres-pool")  # fmt: skip
-
-
-def model_agreement() -> str:
-    """The README's sentence on how the references sit beside the model's throughput, counted from them."""
-    steps = outside = chance = 0
-    for name in ALL_REFERENCES:
-        for e in reference(name).expectations.values():
-            if e.efficiency is None:
-                continue
-            steps += 1
-            if e.outside:
-                outside += 1
-                chance += e.within_noise
-    return (
-        f"Of the {steps} measured steps of the {len(ALL_REFERENCES)} reference runs, {outside} are further than 15% "
-        f"from the queueing model's throughput; {chance} of them had so few requests that the model lies inside "
-        "their own 95% interval, and each of the others is listed in its report's model section with what its step "
-        "measured. Below the knee a closed loop's throughput agrees with the model whatever the server does, so that "
-        "agreement is weak evidence there; the response times are the figures that can disagree."
-    )
-
-
-def test_the_model_agreement_sentence_is_counted_from_the_references() -> None:
-    assert model_agreement() in README.read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", sorted(readme_blocks.BLOCKS))
+def test_every_generated_block_of_the_readme_is_the_references_own(name: str) -> None:
+    """Each block between its markers is what tests/readme_blocks.py computes from the committed references
+    (regenerate: PYTHONPATH=. .venv/bin/python -m tests.readme_blocks)."""
+    text = README.read_text(encoding="utf-8")
+    assert readme_blocks.current(text, name) == readme_blocks.BLOCKS[name](), f"README block {name!r} is stale"
 
 
 TABLES = {"simulated against real": simulated_vs_real_rows, "postgres-orm": orm_rows, "postgres-pool": pool_rows}
@@ -142,18 +123,18 @@ def test_every_row_of_the_readme_table_is_the_reference_runs_own(table: str) -> 
 
 
 def test_the_reading_of_the_orm_table_holds() -> None:
-    """ "The raw drivers add well under a millisecond ...; the ORM adds 2 to 3 ms, and the async ORM's addition is
-    larger than the sync one's at every level compared. At 400 users only the two ORM configurations fall below 95%
-    of the best throughput"."""
+    """ "The raw drivers add well under a millisecond ...; the ORM adds more than the raw driver under the same server
+    at every level compared, and the async ORM's addition is larger than the sync one's. At 400 users only the two
+    ORM configurations fall below 95% of the best throughput"."""
     view = reference("postgres-orm")
     top = max(view.users)
     costs = added(view)
     orm = {s.name for s in view.servers if s.driver == "sqlalchemy"}
     assert all(c.verdict == "appeared" for c in costs.values()), costs
     assert all(c.overall_ms is not None and c.overall_ms < 0.75 for n, c in costs.items() if n not in orm), costs
-    assert all(2 <= (costs[name].overall_ms or 0) <= 3 for name in orm), costs
-    orms = next(d for d in differences(view) if d.claim.startswith("the async ORM"))
-    assert orms.verdict == "appeared", orms
+    for difference in differences(view):
+        if difference.claim.startswith(("the ORM", "the async ORM")):
+            assert difference.verdict == "appeared", difference
     rps = {s.name: float(at(view, s.name, top)[0]) for s in view.servers}
     short = {name for name, value in rps.items() if value < 0.95 * max(rps.values())}
     assert short == orm, rps
@@ -183,10 +164,10 @@ def test_the_reading_of_the_pool_table_holds() -> None:
 
 
 def test_the_reading_of_simulated_against_real_holds() -> None:
-    """The sentences under the table: sync workers the same (about 32/s, 11 s outside the handler, a tenth of a
+    """The sentences under the table: sync workers the same (about 31/s, 11 s outside the handler, a tenth of a
     millisecond for a connection), the event loop slower on PostgreSQL with a median over a second, every request
-    waiting 1.5 s for a connection and milliseconds outside the handler, the driver's CPU not established, and the
-    sized gthread server's figures."""
+    waiting 1.4 s for a connection and milliseconds outside the handler, the driver's CPU under a millisecond on
+    either side, and the sized gthread server's figures."""
     view = reference("postgres")
     top = max(view.users)
 
@@ -202,19 +183,19 @@ def test_the_reading_of_simulated_against_real_holds() -> None:
     real, simulated = figures("fastapi-uvicorn"), figures("fastapi-uvicorn-simulated")
     assert real[0] < simulated[0] and real[1] > 1000 > simulated[1]
     loop = server_times(view, "fastapi-uvicorn", top)
-    assert loop["pool_waited_pct"] >= 99.5 and fmt_ms(loop["pool_mean_ms"]) == "1.5 s", loop
+    assert loop["pool_waited_pct"] >= 99.5 and fmt_ms(loop["pool_mean_ms"]) == "1.4 s", loop
     assert loop["outside_mean_ms"] < 100, loop
-    assert added(view)["fastapi-uvicorn"].verdict == "not established"
+    assert all(0 < (d.overall_ms or 0) < 1 for d in added(view).values()), added(view)
     gthread_rps, gthread_p50 = at(view, "flask-gthread", top)
     assert figures("flask-gthread")[0] > real[0] and figures("flask-gthread")[1] < 1000
     readme = README.read_text(encoding="utf-8")
     assert f"served\n{gthread_rps} requests/s at a {gthread_p50} median at 500 users" in readme
 
 
-def test_each_reference_ran_on_the_machine_the_readme_says() -> None:
-    for name in ALL_REFERENCES:
-        model = str(reference(name).metadata.get("cpu_model"))
-        assert ("EPYC" if name.startswith("postgres") else "Xeon") in model, (name, model)
+def test_every_reference_ran_on_one_machine() -> None:
+    """The README sets references side by side, so they must share a machine (each report names it)."""
+    models = {name: str(reference(name).metadata.get("cpu_model")) for name in readme_blocks.ALL_REFERENCES}
+    assert len(set(models.values())) == 1, models
 
 
 def test_the_references_it_quotes_are_committed() -> None:
@@ -224,7 +205,6 @@ def test_the_references_it_quotes_are_committed() -> None:
 
 
 if __name__ == "__main__":
-    print(model_agreement())
     for title, rows in TABLES.items():
         print(f"## {title}")
         print("\n".join(rows()))

@@ -216,3 +216,10 @@ def test_each_committed_reference_with_raw_data_recomputes_its_figures_exactly(n
     measured = [r for r in view.records if r.get("status") == "ok"]
     assert len(recompute.measured_sources(view)) == len(measured) > 0
     assert recompute.recomputed(view) == store.load_run(REFERENCES / name)
+
+
+def test_every_reference_ships_its_raw_data() -> None:
+    """Issue 11's bar: a reader can recompute every committed reference, the default's first of all."""
+    with_run = sorted(p.name for p in REFERENCES.iterdir() if (p / store.RUN_FILE).is_file())
+    assert "default" in references_with_raw_data()
+    assert references_with_raw_data() == with_run

@@ -46,9 +46,19 @@ def test_the_burst_section_has_a_row_per_stage_and_a_recovery_line_per_server() 
         f"| {SYNC} | 20 | 2 | 20 | 900 ms | – | 1.4 s | 10.0 | 0 |",
         f"| {SYNC} | 2 | 2 | 20 | 110 ms | – | 165 ms | 10.0 | 0 |",
     ]
+    # Ten requests before the crowd are too few to be a baseline: no recovery is claimed either way.
     assert (
-        f"- **{SYNC}**: median 110 ms before the crowd and 900 ms while 20 users were on; it was back within twice "
-        "that median 0 s after the crowd left." in lines
+        f"- **{SYNC}**: median 110 ms with 2 users (10 requests), then median 900 ms with 20 users (20 requests), then "
+        "median 110 ms with 2 users (20 requests); the stage before the 20 users has too few requests to tell when "
+        "the server was back to it" in lines
+    )
+    for server in run["burst"]["servers"].values():
+        server["stages"][0]["requests"] = 30
+    lines = burst_section(view_of(run))
+    assert any(
+        line.startswith(f"- **{SYNC}**: median 110 ms with 2 users (30 requests)")
+        and line.endswith("it was back within twice its first median 0 s after the crowd left")
+        for line in lines
     )
     assert not any("the client used" in line for line in lines)
     assert "![The burst over time](charts/burst.png)" in lines
@@ -60,6 +70,7 @@ def test_the_burst_section_names_a_server_that_failed_and_a_busy_client() -> Non
     data["servers"][SYNC] = {"error": "server exited\ntraceback"}
     data["servers"][ASYNC]["client_cpu_pct"] = 91.0
     data["servers"][ASYNC]["recovered_after_s"] = None
+    data["servers"][ASYNC]["stages"][0]["requests"] = 30
     run["burst"] = data
     lines = burst_section(view_of(run))
     assert f"| {SYNC} | – | – | – | – | – | – | – | failed: server exited |" in lines

@@ -1,0 +1,385 @@
+"""The README's figures for the committed reference runs, generated from them.
+
+Every block of the README between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` is the output of the
+function of that name here, computed from ``results/reference/<scenario>/``; ``tests/test_readme.py`` requires
+each block to be exactly what its function gives now, so a stale figure fails CI. Where a block says something in
+words (which server kept up, what bounds it), the function asserts what the words claim, so data that contradict
+them stop the regeneration instead of being described wrongly.
+
+Regenerate after new reference runs: ``PYTHONPATH=. .venv/bin/python -m tests.readme_blocks`` (rewrites the
+blocks in README.md in place; anything outside the markers is left alone).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from runner import explain, report
+from runner.config import ROOT
+from runner.numbers import fmt, fmt_ms
+from runner.report_experiments import burst_story
+from runner.report_model import agreement
+from runner.view import RunView, shown_round
+
+REFERENCES = ROOT / "results" / "reference"
+README = ROOT / "README.md"
+SIMULATED = ("default", "sized-sync", "fair", "cpu-bound", "pool-limited", "antipatterns")
+POSTGRES = ("postgres", "postgres-orm", "postgres-pool")
+ALL_REFERENCES = SIMULATED + POSTGRES
+
+
+def reference(name: str) -> RunView:
+    return RunView.load(REFERENCES / name)
+
+
+def top(view: RunView) -> int:
+    return max(view.users)
+
+
+def record(view: RunView, server: str, users: int) -> dict[str, object]:
+    found = view.ok_step(server, users)
+    assert found is not None, f"{view.path.name}: {server} at {users} users was not measured"
+    return dict(found)
+
+
+def rps(view: RunView, server: str, users: int) -> float:
+    return float(view.by_level[(server, users)]["figures"]["rps"])
+
+
+def p50(view: RunView, server: str, users: int) -> float:
+    return float(view.by_level[(server, users)]["figures"]["latency"]["p50_ms"])
+
+
+def p95(view: RunView, server: str, users: int) -> float:
+    return float(view.by_level[(server, users)]["figures"]["latency"]["p95_ms"])
+
+
+def cpu(view: RunView, server: str, users: int) -> float:
+    return float(view.by_level[(server, users)]["server_cpu_pct"])
+
+
+def bound(view: RunView, server: str, users: int) -> str:
+    return view.expectations[(server, users)].prediction.bound_by
+
+
+def figures_at(view: RunView, server: str, users: int) -> str:
+    return f"{fmt(rps(view, server, users))}/s, median {fmt_ms(p50(view, server, users))}"
+
+
+# --- what it shows: the default scenario ------------------------------------------------------------------------
+
+
+def default_setup() -> str:
+    view = reference("default")
+    meta = view.metadata
+    started = datetime.fromisoformat(str(view.doc["started"]))
+    finished = datetime.fromisoformat(str(view.doc["finished"]))
+    took = int((finished - started).total_seconds())
+    return (
+        f"It was measured on a {meta['cpu_count']}-core {meta['cpu_model']} virtual machine ({meta['memory_gb']:.0f} "
+        f"GiB, Python {meta['python']}), with the server pinned to one core and Locust to the other; the whole run "
+        f"(sweep, timeline and burst) took {took // 60} min {took % 60} s."
+    )
+
+
+def default_table() -> str:
+    view = reference("default")
+    sync, asyn = view.pair
+    assert sync is not None and asyn is not None
+    rows = [
+        "| users | sync req/s | sync p50 | sync p95 | async req/s | async p50 | async p95 |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for users in view.users:
+        cells = [str(users)]
+        for spec in (sync, asyn):
+            figures = view.by_level[(spec.name, users)]["figures"]
+            latency = figures["latency"]
+            tail = fmt_ms(latency["p95_ms"]) if latency["p95_ms"] is not None else f"– ({latency['requests']} requests)"
+            cells += [fmt(figures["rps"]), fmt_ms(latency["p50_ms"]), tail]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _reading(view: RunView, starts: tuple[str, ...]) -> list[str]:
+    """The report's own reading paragraphs that begin with one of ``starts``, as the report words them."""
+    return [p for p in report.reading(view) if p.startswith(starts)]
+
+
+def default_reading() -> str:
+    """The report's own words for the default reference (the rules in runner/report.py decide each claim), the
+    timeline in one line, the model's agreement, and how each server came back after the burst."""
+    view = reference("default")
+    lines = []
+    timeline = view.timeline
+    assert timeline is not None
+    parts = []
+    for name, server in timeline["servers"].items():
+        probes = {p["label"]: p for p in shown_round(server["rounds"])}
+        short = probes["short"]
+        pages = [p for label, p in probes.items() if label != "short"]
+        took = (short["received"] - short["sent"]) * 1000
+        last = short["received"] > max(p["received"] for p in pages)
+        parts.append(f"on {name} it came back {'after both pages' if last else 'first'}, after {took:.0f} ms")
+    lines.append(
+        f"* **Three requests arriving together:** two pages and a {view.config.workload.short_query_ms:g} ms short "
+        f"request sent together; {'; '.join(parts)}."
+    )
+    for paragraph in _reading(view, (f"**At {top(view)} users**", "**Up to", "**Why", "**The short request")):
+        lines.append(f"* {paragraph}")
+    lines += [f"* {line}" for line in agreement(view) if line]
+    burst = view.burst
+    assert burst is not None
+    for name, server in burst["servers"].items():
+        lines.append(f"* **The burst over time on {name}:** {burst_story(server)}.")
+    return "\n".join(lines)
+
+
+def both_halves() -> str:
+    """The headline table: what 3 workers lose and what sized threads and greenlets get back, at what memory cost,
+    from the sized-sync reference at its highest level."""
+    view = reference("sized-sync")
+    users = top(view)
+    rows = [
+        f"| configuration at {users} users | slots | req/s | median | p95 | server CPU | memory (PSS) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for spec in view.servers:
+        step = record(view, spec.name, users)
+        slots = "no limit" if spec.slots is None else str(spec.slots)
+        rows.append(
+            f"| {spec.name} ({spec.describe()}) | {slots} | {fmt(rps(view, spec.name, users))} "
+            f"| {fmt_ms(p50(view, spec.name, users))} | {fmt_ms(p95(view, spec.name, users))} "
+            f"| {fmt(step['server_cpu_pct'], 0)}% | {fmt(step.get('server_pss_mb'), 0)} MB |"
+        )
+    return "\n".join(rows)
+
+
+def both_halves_reading() -> str:
+    view = reference("sized-sync")
+    users = top(view)
+    best = max(rps(view, s.name, users) for s in view.servers)
+    three = rps(view, "flask-gunicorn", users)
+    sized = {name: rps(view, name, users) for name in ("flask-gthread", "flask-gevent")}
+    loop, closed = rps(view, "fastapi-uvicorn", users), rps(view, "fastapi-uvicorn-close", users)
+    assert three < 0.5 * best, "3 sync workers no longer lose half the best throughput"
+    assert bound(view, "flask-gunicorn", users) == "slots"
+    kept = [name for name, value in sized.items() if value >= 0.9 * loop]
+    lost = [name for name in sized if name not in kept]
+    pss = {s.name: float(record(view, s.name, users)["server_pss_mb"]) for s in view.servers}  # type: ignore[arg-type]
+    text = (
+        f"At {users} users gunicorn's 3 sync workers run out of slots and serve {fmt(three)} requests/s; "
+        + (
+            f"{' and '.join(kept)} {'serve' if len(kept) > 1 else 'serves'} within 10% of the event loop's "
+            f"{fmt(loop)}/s, at {' and '.join(f'{pss[name]:.0f} MB' for name in kept)} of memory against the "
+            f"event loop's {pss['fastapi-uvicorn']:.0f} MB"
+            if kept
+            else f"neither sized configuration comes within 10% of the event loop's {fmt(loop)}/s"
+        )
+        + (f"; {' and '.join(lost)} {'do' if len(lost) > 1 else 'does'} not" if kept and lost else "")
+        + ". "
+    )
+    change = closed / loop - 1
+    text += (
+        f"The event loop with keep-alive off, a new connection per request as the sync worker always has, served "
+        f"{fmt(closed)}/s against {fmt(loop)}/s with keep-alive ({change:+.0%}), median "
+        f"{fmt_ms(p50(view, 'fastapi-uvicorn-close', users))} against {fmt_ms(p50(view, 'fastapi-uvicorn', users))}: "
+        + (
+            "connection handling does not decide the result."
+            if abs(change) < 0.1 and three < 0.5 * closed
+            else "connection handling moves the result; see the report."
+        )
+    )
+    return text
+
+
+# --- the scenarios, one line each -------------------------------------------------------------------------------
+
+
+def _line(name: str, text: str) -> str:
+    return f"* **[`{name}`](results/reference/{name}/report.md)**: {text}"
+
+
+def scenarios() -> str:
+    lines = []
+    view = reference("default")
+    users = top(view)
+    assert bound(view, "flask-gunicorn", users) == "slots" and cpu(view, "flask-gunicorn", users) < 50
+    lines.append(
+        _line(
+            "default",
+            f"long waits, 3 sync workers against one event loop: at {users} users async "
+            f"{figures_at(view, 'fastapi-uvicorn', users)}, sync {figures_at(view, 'flask-gunicorn', users)}, "
+            "because 3 workers run out of slots (model: "
+            f"{view.systems['flask-gunicorn'].max_rps:.0f}/s, knee {view.systems['flask-gunicorn'].knee_users:.0f} "
+            f"users) while their core is {cpu(view, 'flask-gunicorn', users):.0f}% busy.",
+        )
+    )
+    view = reference("sized-sync")
+    users = top(view)
+    lines.append(
+        _line(
+            "sized-sync",
+            f"the same waits with sync given enough slots: at {users} users "
+            + ", ".join(f"{s.name} {figures_at(view, s.name, users)}" for s in view.servers)
+            + "; see the table above.",
+        )
+    )
+    view = reference("fair")
+    users = top(view)
+    lower = [n for n in view.users if n < users]
+    below = max(lower)
+    rates = [rps(view, s.name, below) for s in view.servers]
+    assert max(rates) <= 1.1 * min(rates), "fair: the servers are no longer alike below the top level"
+    ranked = sorted(view.servers, key=lambda s: rps(view, s.name, users), reverse=True)
+    assert all(bound(view, s.name, users) == "cpu" for s in view.servers)
+    lines.append(
+        _line(
+            "fair",
+            f"short waits: up to {below} users every server serves within 10% of the others "
+            f"({min(rates):.0f}-{max(rates):.0f}/s); at {users} users all are bound by the CPU and the one that "
+            "spends least CPU per request serves most ("
+            + ", ".join(f"{s.name} {fmt(rps(view, s.name, users))}/s" for s in ranked)
+            + ").",
+        )
+    )
+    view = reference("cpu-bound")
+    users = top(view)
+    a, s = rps(view, "fastapi-uvicorn", users), rps(view, "flask-gunicorn", users)
+    assert abs(a / s - 1) < 0.1, "cpu-bound: async and sync no longer serve alike"
+    lines.append(
+        _line(
+            "cpu-bound",
+            f"25 ms of Python per page: at {users} users both serve about the core's limit "
+            f"({fmt(s)}/s sync, {fmt(a)}/s async), so async does not help; it reorders the queue (median "
+            f"{fmt_ms(p50(view, 'fastapi-uvicorn', users))} async against {fmt_ms(p50(view, 'flask-gunicorn', users))}"
+            f" sync, p95 {fmt_ms(p95(view, 'fastapi-uvicorn', users))} against "
+            f"{fmt_ms(p95(view, 'flask-gunicorn', users))}).",
+        )
+    )
+    view = reference("pool-limited")
+    users = top(view)
+    ceiling = {s.name: view.expectations[(s.name, users)].prediction.model_rps for s in view.servers}
+    assert all(bound(view, s.name, users) == "database" for s in view.servers)
+    lines.append(
+        _line(
+            "pool-limited",
+            f"4 database connections per process cap every server: at {users} users "
+            + ", ".join(f"{s.name} {fmt(rps(view, s.name, users))}/s" for s in view.servers)
+            + f", against the pool's ceiling of {min(ceiling.values()):.0f}/s in the model.",
+        )
+    )
+    view = reference("antipatterns")
+    users = top(view)
+    lines.append(
+        _line(
+            "antipatterns",
+            f"one uvicorn process at {users} users, four ways: "
+            + "; ".join(
+                f"{s.name} {figures_at(view, s.name, users)}"
+                + (
+                    f", {view.by_level[(s.name, users)]['figures']['unfinished']} requests unanswered after the drain"
+                    if view.by_level[(s.name, users)]["figures"].get("unfinished")
+                    else ""
+                )
+                for s in view.servers
+            )
+            + ".",
+        )
+    )
+    return "\n".join(lines)
+
+
+# --- the model over every reference ----------------------------------------------------------------------------
+
+
+def model_agreement() -> str:
+    """Over every reference: throughput off the model, and where the model can be wrong (past the knee) how many
+    steps' mean response times are within 10% and 25% of it; each step outside 25% is listed in its report's
+    model section with its measured cause, and the unexplained ones are named here."""
+    steps = outside = chance = 0
+    past = within10 = within25 = 0
+    below = below25 = 0
+    unexplained: list[str] = []
+    little = 0
+    for name in ALL_REFERENCES:
+        view = reference(name)
+        for (server, users), e in view.expectations.items():
+            step = view.ok_step(server, users)
+            spec = view.server(server)
+            if e.efficiency is None or step is None or spec is None:
+                continue
+            steps += 1
+            little += e.little_off
+            if e.outside:
+                outside += 1
+                chance += e.within_noise
+            ratio = e.mean_ratio
+            if e.past_knee:
+                past += 1
+                within10 += ratio is not None and abs(ratio - 1) <= 0.10
+                within25 += ratio is not None and abs(ratio - 1) <= 0.25
+            else:
+                below += 1
+                below25 += ratio is not None and abs(ratio - 1) <= 0.25
+            reasons = ([explain.throughput(e, step, spec)] if e.outside else []) + (
+                [explain.response_time(e, step, spec)] if e.mean_outside else []
+            )
+            if any(explain.is_unexplained(r) for r in reasons):
+                unexplained.append(f"{name}: {server} at {users} users")
+    text = (
+        f"Over the {steps} measured steps of the {len(ALL_REFERENCES)} reference runs: {outside} are further than 15% "
+        f"from the queueing model's throughput, {chance} of them with so few requests that the model lies inside "
+        f"their own 95% interval. Throughput below the knee agrees with the model whatever the server does, so the "
+        f"figure judged there is the mean response time: within 25% of the model's at {below25} of {below} steps. "
+        f"Past the knee, where the model can be wrong, {within10} of {past} steps have a mean response time within "
+        f"10% of the model's and {within25} within 25%. {little} step(s) break N = X (R + Z) beyond chance (a "
+        "measurement problem, flagged in their reports). Each step outside these bounds is listed in its report's "
+        "model section with the cause its own measurements show"
+    )
+    if unexplained:
+        text += f", or as unexplained: {'; '.join(unexplained)}."
+    else:
+        text += "; none is unexplained."
+    return text
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "default-setup": default_setup,
+    "default-table": default_table,
+    "default-reading": default_reading,
+    "both-halves": both_halves,
+    "both-halves-reading": both_halves_reading,
+    "scenarios": scenarios,
+    "model-agreement": model_agreement,
+}
+
+
+def block_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- generated: {re.escape(name)} -->)\n(.*?)\n?(<!-- end: {re.escape(name)} -->)", re.S)
+
+
+def current(text: str, name: str) -> str | None:
+    found = block_pattern(name).search(text)
+    return found.group(2) if found else None
+
+
+def rewrite(text: str) -> str:
+    for name, make in BLOCKS.items():
+        pattern = block_pattern(name)
+        assert pattern.search(text), f"README.md has no block {name!r}"
+        body = make()
+
+        def put(found: re.Match[str], body: str = body) -> str:
+            return f"{found.group(1)}\n{body}\n{found.group(3)}"
+
+        text = pattern.sub(put, text)
+    return text
+
+
+if __name__ == "__main__":
+    README.write_text(rewrite(README.read_text(encoding="utf-8")), encoding="utf-8")
+    sys.exit(0)
