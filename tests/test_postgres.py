@@ -9,6 +9,7 @@ killed outright); each refusal on a real server; a cluster killed in the middle 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -369,10 +370,18 @@ def test_the_embedded_cluster_answers_and_leaves_nothing_behind(cluster_parent: 
         assert running.version.split(".")[0].isdigit()
         processes = postgres.leftovers(running.data)
         assert len(processes) >= 3  # the postmaster and its background workers
+        checked = 0
         for proc in processes:
-            assert os.sched_getaffinity(proc.pid) == core
+            try:
+                affinity = os.sched_getaffinity(proc.pid)
+            except ProcessLookupError:
+                continue  # a short-lived backend that ended between the listing and this check
+            assert affinity == core
             if os.geteuid() == 0:
-                assert proc.username() != "root"
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    assert proc.username() != "root"
+            checked += 1
+        assert checked >= 3  # the postmaster and its long-lived background workers are always there
     _gone(running)
 
 
