@@ -27,7 +27,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from async_app.settings import AppSettings, die_with_parent
@@ -37,47 +37,59 @@ from simdb import workload as wl
 
 log = logging.getLogger(__name__)
 
-Endpoint = Callable[[Request], JSONResponse] | Callable[[Request], Awaitable[JSONResponse]]
+Endpoint = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 Step = Callable[[], Awaitable[None]]
 
 
-def respond(body: dict[str, Any], timing: Timing) -> JSONResponse:
-    return JSONResponse(body, headers={"Server-Timing": timing.header()})
+def answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Every response this app sends: the JSON bytes both apps share (Starlette's JSONResponse happens to encode
+    the same way today; sharing the encoder keeps it so), with uvicorn writing the same status line as Flask's."""
+    return Response(wl.json_bytes(body), status_code=status, headers=headers, media_type=wl.JSON_TYPE)
+
+
+def respond(body: dict[str, Any], timing: Timing) -> Response:
+    return answer(body, headers={"Server-Timing": timing.header()})
+
+
+def query(request: Request) -> list[tuple[str, str]]:
+    """The query string's bytes as sent, read by the parser both apps share (not Starlette's ``query_params``)."""
+    raw: bytes = request.scope["query_string"]
+    return wl.query_items(raw)
 
 
 def async_endpoints(db: choose.AsyncFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
-    async def page(request: Request) -> JSONResponse:
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+    async def page(request: Request) -> Response:
+        plan = wl.parse_page(query(request), defaults)
         return respond(*await wl.run_page_async(db, plan))
 
-    async def short(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+    async def short(request: Request) -> Response:
+        plan = wl.parse_short(query(request), defaults)
         return respond(*await wl.run_short_async(db, plan))
 
     return page, short
 
 
 def def_endpoints(db: choose.BlockingFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
-    def page(request: Request) -> JSONResponse:
+    def page(request: Request) -> Response:
         # A plain def: FastAPI calls it in AnyIO's thread pool, so the wait holds a pool thread, not the loop.
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+        plan = wl.parse_page(query(request), defaults)
         return respond(*wl.run_page(db, plan))
 
-    def short(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+    def short(request: Request) -> Response:
+        plan = wl.parse_short(query(request), defaults)
         return respond(*wl.run_short(db, plan))
 
     return page, short
 
 
 def blocking_endpoints(db: choose.BlockingFace, defaults: WorkloadConfig) -> tuple[Endpoint, Endpoint]:
-    async def page(request: Request) -> JSONResponse:
+    async def page(request: Request) -> Response:
         # The mistake, on purpose: a blocking wait inside async def holds the event loop for all of it.
-        plan = wl.parse_page(request.query_params.multi_items(), defaults)
+        plan = wl.parse_page(query(request), defaults)
         return respond(*wl.run_page(db, plan))
 
-    async def short(request: Request) -> JSONResponse:
-        plan = wl.parse_short(request.query_params.multi_items(), defaults)
+    async def short(request: Request) -> Response:
+        plan = wl.parse_short(query(request), defaults)
         return respond(*wl.run_short(db, plan))
 
     return page, short
@@ -126,7 +138,16 @@ def create_app(
         finally:
             await close_db()
 
-    app = FastAPI(title="bench async app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # No slash redirects (Starlette's default sends /page/ to /page with a 307): a path is served exactly as it is
+    # sent or not at all, as in the Flask app (README, "The endpoints").
+    app = FastAPI(
+        title="bench async app",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
     app.state.database = db
     app.state.workload = defaults
     app.state.settings = settings
@@ -137,26 +158,31 @@ def create_app(
 
     # Health waits on nothing, so it is the same in every style: not measured, only asked when the server starts.
     @app.api_route("/health", methods=["GET", "HEAD"])
-    async def health(request: Request) -> JSONResponse:
-        wl.parse_none(request.query_params.multi_items())
-        return JSONResponse({"status": "ok", "app": "fastapi", "pid": os.getpid()})
+    async def health(request: Request) -> Response:
+        wl.parse_none(query(request))
+        return answer({"status": "ok", "app": "fastapi", "pid": os.getpid()})
 
     @app.exception_handler(ParamError)
-    async def bad_parameter(request: Request, error: ParamError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=400)
+    async def bad_parameter(request: Request, error: ParamError) -> Response:
+        return answer(error.body(), 400)
+
+    @app.exception_handler(wl.QueryTooLong)
+    async def query_too_long(request: Request, error: wl.QueryTooLong) -> Response:
+        return answer(error.body(), 414)
 
     @app.exception_handler(DatabaseUnavailable)
-    async def database_unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
+    async def database_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
         log.warning("503: %s (%r)", error.detail, error.__cause__)
-        return JSONResponse(error.body(), status_code=503)
+        return answer(error.body(), 503)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        body = wl.http_error_body(error.status_code, request.method)
-        return JSONResponse(body, status_code=error.status_code)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        # Starlette's own 405 carries an Allow header this answer replaces with the shared one.
+        code = error.status_code
+        return answer(wl.http_error_body(code, request.method), code, wl.http_error_headers(code))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "bad_request", "detail": "malformed request"}, status_code=400)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        return answer({"error": "bad_request", "detail": "malformed request"}, 400)
 
     return app

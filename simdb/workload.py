@@ -4,17 +4,24 @@ Each endpoint is a *plan* (how long each query and the Python work take) parsed 
 shared parser, and executed by one of two runners of the same steps: :func:`run_page` (blocking) and
 :func:`run_page_async` (awaitable). They wait on a database *face* (:class:`BlockingDatabase`,
 :class:`AsyncDatabase`): the simulated database, or a real driver's pool from the ``pgdb`` package, and build the
-JSON from the rows it returns. The apps only route, parse and serialise.
+JSON from the rows it returns. The apps only route and adapt: the query string is read by :func:`query_items`,
+and every answer's status line, JSON bytes and error body come from here too, so the two apps answer every
+request alike (README, "The endpoints").
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import string
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import quote, unquote_to_bytes
 
 from simdb.database import ENV_PREFIX, ConfigError, QueryTiming
 from simdb.rows import ItemRow, UserRow
@@ -24,6 +31,11 @@ from simdb.rows import ItemRow, UserRow
 MAX_QUERY_MS = 5_000.0
 MAX_WORK_MS = 500.0
 MAX_ROWS = 1_000
+# The longest query string either app reads. A real one is a few dozen bytes; the bound keeps a client from making
+# a request parse for long, and it is the apps' own, so gunicorn and uvicorn answer past it alike (README, "The
+# endpoints"; gunicorn's own request-line limit, which would answer first with its own page, is lifted in
+# sync_app/gunicorn.conf.py).
+MAX_QUERY_BYTES = 4_096
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,29 @@ class DatabaseUnavailable(Exception):
         return {"error": "database_unavailable", "detail": self.detail}
 
 
+class QueryTooLong(ValueError):
+    """The query string is longer than :data:`MAX_QUERY_BYTES`; both apps answer 414 with :meth:`body`."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"query string of {size} bytes")
+        self.size = size
+
+    def body(self) -> dict[str, str]:
+        return {
+            "error": "query_too_long",
+            "detail": f"the query string is {self.size} bytes; at most {MAX_QUERY_BYTES} are read",
+        }
+
+
+# --- the answer to every request, whichever app gives it (README, "The endpoints") ---------------------------------
+
 ENDPOINTS = ("/page", "/short", "/health")
+# Every endpoint answers GET, and HEAD as HTTP asks of any GET resource (the same headers, no body). Anything else,
+# OPTIONS included, gets 405 with the JSON error and an Allow header. Flask would answer OPTIONS itself (200, empty)
+# and Starlette would not; CORS preflight, the only common use of OPTIONS, means nothing to a benchmark's loopback
+# server, and one rule for every other method is simpler to state and to test than two.
+ALLOWED_METHODS = ("GET", "HEAD")
+JSON_TYPE = "application/json"
 
 
 def http_error_body(status: int, method: str) -> dict[str, str]:
@@ -128,8 +162,68 @@ def http_error_body(status: int, method: str) -> dict[str, str]:
     if status == 404:
         return {"error": "not_found", "detail": f"no such endpoint; the endpoints are {', '.join(ENDPOINTS)}"}
     if status == 405:
-        return {"error": "method_not_allowed", "detail": f"{method[:20]} is not allowed here; use GET"}
+        allowed = " or ".join(ALLOWED_METHODS)
+        return {"error": "method_not_allowed", "detail": f"{method[:20]} is not allowed here; use {allowed}"}
     return {"error": "http_error", "detail": f"HTTP {status}"}
+
+
+def http_error_headers(status: int) -> dict[str, str]:
+    """A 405 must say which methods the endpoint does allow (RFC 9110, 15.5.6): the same two everywhere."""
+    return {"Allow": ", ".join(ALLOWED_METHODS)} if status == 405 else {}
+
+
+def json_bytes(body: Mapping[str, Any]) -> bytes:
+    """Every JSON body either app sends, encoded one way: compact, keys in the order they were built, UTF-8.
+
+    Flask's ``jsonify`` sorts the keys and ends with a newline, Starlette's ``JSONResponse`` does neither; with one
+    encoder a client gets the same bytes, and so the same Content-Length, from both servers.
+    """
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def status_line(status: int) -> str:
+    """The code and reason phrase of a response's status line, as uvicorn writes them (Python's ``HTTPStatus``).
+
+    Werkzeug would write its own, in capitals (``405 METHOD NOT ALLOWED``), so the Flask app gives this one.
+    """
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"{status} {phrase}"
+
+
+# Printable ASCII is shown as it was sent when a query field cannot be decoded; anything else (a space, a control
+# character, a byte above 127, none of which a client should send unencoded) is shown percent-encoded.
+_SHOWN_AS_SENT = string.punctuation
+
+
+def _decoded(raw: bytes) -> str:
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return quote(raw, safe=_SHOWN_AS_SENT)
+
+
+def query_items(raw: bytes) -> list[tuple[str, str]]:
+    """The raw query string as the server received it, as (name, value) pairs in the order sent, repeats included.
+
+    Both apps read their query strings with this, not with their frameworks' parsers, which disagree where the
+    percent-decoded bytes are not UTF-8: Werkzeug re-quotes them (``'%FF%FE'``), Starlette turns them into
+    replacement characters. Here such a name or value is kept exactly as it was sent, so an error shows the client
+    what it sent (``got '%ff%fe'``); it contains ``%``, so it can never pass for a number or a known name. Otherwise
+    it reads a query as ``urllib.parse.parse_qsl(keep_blank_values=True)`` does: ``&`` separates fields, ``+`` is a
+    space, a field without ``=`` has an empty value, empty fields are skipped. Raises :class:`QueryTooLong` past
+    :data:`MAX_QUERY_BYTES`.
+    """
+    if len(raw) > MAX_QUERY_BYTES:
+        raise QueryTooLong(len(raw))
+    items: list[tuple[str, str]] = []
+    for field in raw.split(b"&"):
+        if field:
+            name, _, value = field.partition(b"=")
+            items.append((_decoded(name), _decoded(value)))
+    return items
 
 
 @dataclass(frozen=True)
@@ -167,7 +261,7 @@ def _parse(items: Iterable[tuple[str, str]], allowed: Mapping[str, tuple[float, 
     if unknown:
         known = ", ".join(sorted(allowed)) or "none"
         raise ParamError(unknown[0], f"unknown parameter (known: {known})")
-    repeated = sorted({key for key in names if names.count(key) > 1})
+    repeated = sorted(key for key, count in Counter(names).items() if count > 1)
     if repeated:
         raise ParamError(repeated[0], "given more than once")
     values: dict[str, float] = {}

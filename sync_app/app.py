@@ -12,8 +12,8 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, NotFound
 
 from pgdb import choose
 from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, WorkloadConfig
@@ -29,6 +29,10 @@ def create_app(
 ) -> Flask:
     """Build the app. Settings not passed in are read from the environment once, here, and never again."""
     app = Flask(__name__)
+    # The contract both apps keep (README, "The endpoints"): GET and HEAD on the exact paths, nothing else. Flask
+    # would answer OPTIONS itself (200, empty body) and Werkzeug would merge repeated slashes into a redirect.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.merge_slashes = False
     if database is None:  # the database and its driver come from the environment together
         database, driver = DatabaseConfig.from_env(), driver or choose.driver_from_env()
     db = choose.blocking_database(database, driver)
@@ -41,37 +45,56 @@ def create_app(
     app.config["WORKLOAD"] = defaults
 
     def respond(body: dict[str, Any], timing: Timing) -> Response:
-        response = jsonify(body)
-        response.headers["Server-Timing"] = timing.header()
-        return response
+        return answer(body, headers={"Server-Timing": timing.header()})
+
+    def query() -> list[tuple[str, str]]:
+        return wl.query_items(request.query_string)  # the bytes as sent, read by the parser both apps share
+
+    @app.before_request
+    def exact_paths_only() -> None:
+        # Werkzeug matches '/' + PATH_INFO.lstrip('/'), so '//page' would be served as '/page'; Starlette matches
+        # the path as sent, and so must this app (405 for a wrong method is checked after this: the path first).
+        path = request.environ.get("PATH_INFO", "")
+        if path != "/" + path.lstrip("/"):
+            raise NotFound()
 
     @app.get("/page")
     def page() -> Response:
-        plan = wl.parse_page(request.args.items(multi=True), defaults)
+        plan = wl.parse_page(query(), defaults)
         return respond(*wl.run_page(db, plan))
 
     @app.get("/short")
     def short() -> Response:
-        plan = wl.parse_short(request.args.items(multi=True), defaults)
+        plan = wl.parse_short(query(), defaults)
         return respond(*wl.run_short(db, plan))
 
     @app.get("/health")
     def health() -> Response:
-        wl.parse_none(request.args.items(multi=True))
-        return jsonify({"status": "ok", "app": "flask", "pid": os.getpid()})
+        wl.parse_none(query())
+        return answer({"status": "ok", "app": "flask", "pid": os.getpid()})
 
     @app.errorhandler(ParamError)
-    def bad_parameter(error: ParamError) -> tuple[Response, int]:
-        return jsonify(error.body()), 400
+    def bad_parameter(error: ParamError) -> Response:
+        return answer(error.body(), 400)
+
+    @app.errorhandler(wl.QueryTooLong)
+    def query_too_long(error: wl.QueryTooLong) -> Response:
+        return answer(error.body(), 414)
 
     @app.errorhandler(DatabaseUnavailable)
-    def database_unavailable(error: DatabaseUnavailable) -> tuple[Response, int]:
+    def database_unavailable(error: DatabaseUnavailable) -> Response:
         log.warning("503: %s (%r)", error.detail, error.__cause__)
-        return jsonify(error.body()), 503
+        return answer(error.body(), 503)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[Response, int]:
+    def http_error(error: HTTPException) -> Response:
         code = error.code or 500
-        return jsonify(wl.http_error_body(code, request.method)), code
+        return answer(wl.http_error_body(code, request.method), code, wl.http_error_headers(code))
 
     return app
+
+
+def answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Every response this app sends: the JSON bytes and status line both apps share (Werkzeug's own reason phrase
+    is in capitals), so a client gets the same bytes from gunicorn as from uvicorn."""
+    return Response(wl.json_bytes(body), status=wl.status_line(status), headers=headers, content_type=wl.JSON_TYPE)

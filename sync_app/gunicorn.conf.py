@@ -21,6 +21,10 @@ graceful_timeout = 5
 # The sync worker closes the connection after every response whatever this says; gthread and gevent keep an idle
 # connection open this long, as uvicorn does by default (its --timeout-keep-alive is 5 s; gunicorn's default is 2).
 keepalive = 5
+# No request-line limit of gunicorn's own (its default, 4094 bytes, answers a longer line with its own HTML 414):
+# the apps bound the query string themselves (simdb.workload.MAX_QUERY_BYTES), so a long request gets the same
+# JSON 414 from both servers (uvicorn's parser refuses only targets past 65,535 bytes; README, "The endpoints").
+limit_request_line = 0
 accesslog = None  # access logs distort results; uvicorn runs with --no-access-log to match
 errorlog = "-"
 loglevel = "warning"

@@ -83,6 +83,11 @@ BAD_REQUESTS = [
     ("/short?query_ms=1e9", "query_ms"),
     ("/short?user_ms=5", "user_ms"),
     ("/health?x=1", "x"),
+    ("/health?x", "x"),
+    ("/page?user_ms=%ff%fe", "user_ms"),
+    ("/page?rows=1%FF", "rows"),
+    ("/page?%ff=1", "%ff"),
+    ("/page?rows=1&rows=%32", "rows"),
 ]
 
 
@@ -98,13 +103,72 @@ def test_bad_parameters_get_the_same_400_everywhere(ways: dict[str, Get], path: 
     assert len({json.dumps(b, sort_keys=True) for b in bodies.values()}) == 1, bodies
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/nowhere", 404), ("POST", "/page", 405)])
+def test_bytes_that_are_not_utf8_are_shown_as_they_were_sent(ways: dict[str, Get]) -> None:
+    """One text for a value that does not decode: the parameter named, the escapes as the client wrote them."""
+    for name, get in ways.items():
+        status, body, _ = get("/page?user_ms=%ff%fe", "GET")
+        assert (status, body) == (400, {
+            "error": "invalid_parameter", "parameter": "user_ms",
+            "detail": f"must be a number between 0 and {MAX_QUERY_MS:g}, got '%ff%fe'",
+        }), name  # fmt: skip
+        status, body, _ = get("/page?%FF%fe=1", "GET")
+        assert (status, body["parameter"]) == (400, "%FF%fe"), name
+        assert body["detail"].startswith("unknown parameter"), name
+
+
+# Every other method gets 405 on an endpoint; every other path 404, whatever the method: no slash is added,
+# dropped or merged, and nothing redirects (README, "The endpoints").
+HTTP_ERRORS = [
+    ("GET", "/nowhere", 404),
+    ("POST", "/page", 405),
+    ("OPTIONS", "/page", 405),
+    ("PUT", "/short", 405),
+    ("DELETE", "/health", 405),
+    ("PATCH", "/page", 405),
+    ("TRACE", "/short", 405),
+    ("OPTIONS", "/nowhere", 404),
+    ("GET", "/page/", 404),
+    ("GET", "/short//", 404),
+    ("GET", "//page", 404),
+    ("POST", "//page", 404),
+    ("GET", "///health", 404),
+    ("GET", "/page%2F", 404),
+    ("GET", "/%2Fpage", 404),
+    ("GET", "/page/x", 404),
+    ("GET", "/Page", 404),
+    ("GET", "/%ff", 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), HTTP_ERRORS)
 def test_http_errors_have_the_same_shape(ways: dict[str, Get], method: str, path: str, status: int) -> None:
     answers = {name: get(path, method) for name, get in ways.items()}
-    for way, (code, body, _) in answers.items():
+    for way, (code, body, headers) in answers.items():
         assert code == status, f"{way} answered {code}"
-        assert set(body) == {"error", "detail"}
+        assert body == wl.http_error_body(status, method), way
+        assert headers["content-type"] == wl.JSON_TYPE, way
+        assert headers.get("allow") == ("GET, HEAD" if status == 405 else None), way
+        assert "location" not in headers, way
     assert len({json.dumps(a[1], sort_keys=True) for a in answers.values()}) == 1, answers
+
+
+def test_a_query_string_past_the_limit_gets_414(ways: dict[str, Get]) -> None:
+    at_limit = "rows=" + "0" * (wl.MAX_QUERY_BYTES - len("rows="))
+    for name, get in ways.items():
+        assert get("/short?query_ms=0&" + "x" * (wl.MAX_QUERY_BYTES - 11), "GET")[0] == 400, name  # read: unknown x
+        assert get("/page?" + at_limit, "GET")[0] == 200, name
+        status, body, _ = get("/page?" + at_limit + "0", "GET")
+        assert (status, body) == (414, wl.QueryTooLong(wl.MAX_QUERY_BYTES + 1).body()), name
+        assert body["detail"] == f"the query string is {wl.MAX_QUERY_BYTES + 1} bytes; at most 4096 are read"
+
+
+def test_head_is_get_without_the_body(ways: dict[str, Get]) -> None:
+    for name, get in ways.items():
+        _, body, get_headers = get("/short?query_ms=0", "GET")
+        status, head_body, headers = get("/short?query_ms=0", "HEAD")
+        assert (status, head_body, headers["content-type"]) == (200, None, wl.JSON_TYPE), name
+        assert headers["content-length"] == get_headers["content-length"] == str(len(wl.json_bytes(body))), name
+        assert "server-timing" in headers, name
 
 
 PAGES = ["/page?user_ms=0&listing_ms=0&work_ms=0&rows=7", "/page?user_ms=0&listing_ms=0&work_ms=0&rows=0", "/short"]

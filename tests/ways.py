@@ -12,12 +12,14 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_to_bytes
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from async_app.app import create_app as create_async_app
@@ -75,10 +77,54 @@ def _flask_get(stack: ExitStack, database: DatabaseConfig = DATABASE, driver: st
     client = app.test_client()
 
     def get(path: str, method: str = "GET") -> Answer:
-        response = client.open(path, method=method)
+        response = client.open("/", method=method, environ_overrides=_as_gunicorn_sends(path))
         return response.status_code, response.get_json(silent=True), {k.lower(): v for k, v in response.headers}
 
     return get
+
+
+# The test clients are given each request target exactly as a real server would hand it to the app, so the
+# contract's odd shapes (repeated slashes, escaped slashes, bytes that are not UTF-8) reach the apps as gunicorn and
+# uvicorn deliver them: Werkzeug's test client would read '//page' as a host name, and Starlette's (through httpx)
+# drops dot segments and percent-decodes the path twice.
+
+
+def _as_gunicorn_sends(target: str) -> dict[str, str]:
+    """The target's part of a WSGI environ as gunicorn builds it: the path percent-decoded to bytes (carried as
+    latin-1, as WSGI asks), the query string verbatim."""
+    path, _, query = target.partition("?")
+    return {"PATH_INFO": unquote_to_bytes(path).decode("latin-1"), "QUERY_STRING": query, "RAW_URI": target}
+
+
+async def _as_uvicorn_sends(app: FastAPI, method: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    """One request through the ASGI app with the scope uvicorn (httptools) builds for ``target``: the path
+    percent-decoded once, the raw path and query string verbatim; a HEAD response's body is dropped, as uvicorn
+    drops it."""
+    raw_path, _, query = target.encode("ascii").partition(b"?")
+    path = raw_path.decode("ascii")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+        "method": method, "scheme": "http", "root_path": "",
+        "path": unquote(path) if "%" in path else path, "raw_path": raw_path, "query_string": query,
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+        "state": {},
+    }  # fmt: skip
+    sent: list[MutableMapping[str, Any]] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict[str, Any]:
+        first = not asked
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False} if first else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start["headers"]}
+    body = b"" if method == "HEAD" else b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], headers, body
 
 
 def _fastapi_get(
@@ -88,15 +134,19 @@ def _fastapi_get(
     driver: str | None = None,
 ) -> Get:
     app = create_async_app(database, WORKLOAD, settings or AppSettings(), driver)
+    # The test client runs the app's lifespan (which opens its database) in its event loop; requests are sent into
+    # that same loop, as uvicorn would build them (see _as_uvicorn_sends).
     client = stack.enter_context(TestClient(app))
+    portal = client.portal
+    assert portal is not None
 
     def get(path: str, method: str = "GET") -> Answer:
-        response = client.request(method, path)
+        status, headers, raw = portal.call(_as_uvicorn_sends, app, method, path)
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             body = None
-        return response.status_code, body, {k.lower(): v for k, v in response.headers.items()}
+        return status, body, headers
 
     return get
 
