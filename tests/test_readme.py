@@ -183,13 +183,14 @@ def test_the_reading_of_simulated_against_real_holds() -> None:
     real, simulated = figures("fastapi-uvicorn"), figures("fastapi-uvicorn-simulated")
     assert real[0] < simulated[0] and real[1] > 1000 > simulated[1]
     loop = server_times(view, "fastapi-uvicorn", top)
-    assert loop["pool_waited_pct"] >= 99.5 and fmt_ms(loop["pool_mean_ms"]) == "1.4 s", loop
+    assert loop["pool_waited_pct"] >= 99.5, loop
     assert loop["outside_mean_ms"] < 100, loop
     assert all(0 < (d.overall_ms or 0) < 1 for d in added(view).values()), added(view)
     gthread_rps, gthread_p50 = at(view, "flask-gthread", top)
     assert figures("flask-gthread")[0] > real[0] and figures("flask-gthread")[1] < 1000
     readme = README.read_text(encoding="utf-8")
     assert f"served\n{gthread_rps} requests/s at a {gthread_p50} median at 500 users" in readme
+    assert f"connections, {fmt_ms(loop['pool_mean_ms'])} on average" in readme
 
 
 def test_every_reference_ran_on_one_machine() -> None:
