@@ -322,7 +322,9 @@ def predict(system: System, users: int) -> Prediction:
         model_rps=model_rps,
         model_mean_ms=response_s * 1000,
         knee_users=system.knee_users,
-        bound_by="users" if offered < x_max else station.resource,
+        # Decided on the knee itself, so "below the knee" means one thing everywhere (offered < x_max is the same
+        # inequality, but rounds differently at the knee: 3.0000000000000004 against 3).
+        bound_by="users" if users < system.knee_users else station.resource,
         bottleneck=station.resource,
         utilisation=model_rps / x_max,
         capacities_rps=system.capacities_rps,
