@@ -19,7 +19,7 @@ export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick timeline burst soak test test-fast lint plots reference compare serve-sync serve-async lock clean-venv postgres-server
+.PHONY: help install benchmark quick timeline burst slow-clients soak test test-fast lint plots reference compare serve-sync serve-async lock clean-venv postgres-server nginx
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
@@ -27,9 +27,11 @@ help:
 	@echo "make quick                           3 user levels, about 80 s"
 	@echo "make timeline                        two pages and a short request together, on one worker each side"
 	@echo "make burst [SCENARIO=default]       the burst over time alone: 5 users, 500 at once, 5 again"
+	@echo "make slow-clients [SCENARIO=behind-proxy]  K slow connections against each server while its users run"
 	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
+	@echo "make nginx                           install Debian's nginx if missing (for servers with proxy = \"nginx\")"
 	@echo "make plots RUN=results/<run>         redraw a run's charts and report from its saved data"
 	@echo "make reference RUN=results/<run> NAME=<name> [REPLACE=1]  a complete run as results/reference/<name>, raw data included"
 	@echo "make compare A=results/<run> B=results/<run>  two runs of one scenario side by side, judged against their spread"
@@ -49,6 +51,9 @@ benchmark: $(STAMP)
 	@file="$$SCENARIO"; case "$$file" in */*|*.toml) ;; *) file="scenarios/$$file.toml";; esac; \
 	if [ -z "$$RESUME" ] && grep -qE '^[[:space:]]*backend[[:space:]]*=[[:space:]]*"postgres"' "$$file" 2>/dev/null; \
 	then $(MAKE) --no-print-directory postgres-server; fi
+	@file="$$SCENARIO"; case "$$file" in */*|*.toml) ;; *) file="scenarios/$$file.toml";; esac; \
+	if [ -z "$$RESUME" ] && grep -qE '^[[:space:]]*proxy[[:space:]]*=[[:space:]]*"nginx"' "$$file" 2>/dev/null; \
+	then $(MAKE) --no-print-directory nginx; fi
 	@if [ -n "$$RESUME" ]; then set -x; $(PY) -m runner --resume "$$RESUME"; \
 	else set -x; $(PY) -m runner "$$SCENARIO"; fi
 
@@ -61,10 +66,19 @@ timeline: $(STAMP)
 burst: $(STAMP)
 	$(PY) -m runner.burst "$$SCENARIO"
 
+# Without SCENARIO on the command line or in the environment, slow clients run against behind-proxy: the same
+# servers with and without nginx in front.
+slow-clients: $(STAMP)
+	@scenario="$$SCENARIO"; [ "$(origin SCENARIO)" = file ] && scenario=behind-proxy; \
+	file="$$scenario"; case "$$file" in */*|*.toml) ;; *) file="scenarios/$$file.toml";; esac; \
+	if grep -qE '^[[:space:]]*proxy[[:space:]]*=[[:space:]]*"nginx"' "$$file" 2>/dev/null; \
+	then $(MAKE) --no-print-directory nginx || exit 1; fi; \
+	set -x; $(PY) -m runner.slow_clients "$$scenario"
+
 soak: $(STAMP)
 	$(PY) -m runner.soak --duration "$$DURATION"
 
-test: $(STAMP) $(CHROMIUM) postgres-server
+test: $(STAMP) $(CHROMIUM) postgres-server nginx
 	$(PY) -m pytest
 
 # The browser test opens report.html in Debian's Chromium; Playwright never downloads a browser of its own.
@@ -85,6 +99,26 @@ postgres-server:
 	else echo "the PostgreSQL server is missing: run 'apt-get install postgresql' as root" >&2; exit 1; fi; \
 	set -x; $$sudo apt-get update && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+
+# A server with proxy = "nginx" runs behind Debian's nginx (runner/proxy.py writes its configuration per step and
+# starts it), installed like Chromium and PostgreSQL when it is missing: nginx-light where Debian still has it (its
+# proxy and upstream keep-alive are all the harness needs), else nginx. The harness starts its own nginx; Debian's
+# service must not run beside it (port 80, CPU on the server's core), so a policy-rc.d keeps the package from
+# starting it (one already in place, as in a container, is left as it is), and it is disabled and stopped anyway.
+nginx:
+	@if command -v nginx >/dev/null || test -x /usr/sbin/nginx; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "nginx is missing: run 'apt-get install nginx-light' (or nginx) as root" >&2; exit 1; fi; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then trap '$$sudo rm -f /usr/sbin/policy-rc.d' EXIT; \
+		printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && \
+		$$sudo chmod 755 /usr/sbin/policy-rc.d; fi; \
+	set -x; $$sudo apt-get update && \
+	pkg=nginx && if apt-cache show nginx-light 2>/dev/null | grep -q '^Package: nginx-light$$'; then pkg=nginx-light; fi && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$$pkg" || exit 1; \
+	if command -v systemctl >/dev/null; then $$sudo systemctl disable nginx || true; fi; \
+	if [ -d /run/systemd/system ]; then $$sudo systemctl stop nginx || true; fi; \
+	$$sudo update-rc.d nginx disable >/dev/null 2>&1 || true; \
+	if [ -s /run/nginx.pid ]; then $$sudo /usr/sbin/nginx -s quit || true; fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not integration"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib as mpl
 from matplotlib.artist import Artist
@@ -31,7 +31,7 @@ from matplotlib.patches import Patch
 from runner import files, model, store
 from runner.config import ServerConfig
 from runner.numbers import fmt, fmt_ms, is_finite
-from runner.view import RunView, figure_of, is_ok, kind_text, shown_round, slots_text
+from runner.view import RunView, figure_of, is_ok, kind_text, shown_round, slots_text, slow_client_runs
 
 CHARTS_DIR = store.CHARTS_DIR  # under a run (or experiment) folder
 CHART_FILES = {
@@ -40,6 +40,7 @@ CHART_FILES = {
     "resources": "resources.png",
     "timeline": "timeline.png",
     "burst": "burst.png",
+    "slow_clients": "slow_clients.png",
     "soak": "soak.png",
 }
 DPI = 120
@@ -498,6 +499,73 @@ def burst_figure(data: Mapping[str, Any]) -> Figure:
 
 def burst_chart(data: Mapping[str, Any], path: Path) -> Path:
     return save_figure(burst_figure(data), path)
+
+
+def has_slow_clients(data: Mapping[str, Any] | None) -> bool:
+    """Whether the slow-client experiment's data has a server measured at some K (each may have failed alone)."""
+    return any(run.error is None for run in slow_client_runs(data))
+
+
+# How each phase is drawn in the slow-client chart: before the slow clients dotted, during solid, after dashed.
+PHASE_STYLES: dict[str, Literal[":", "-", "--"]] = {"before": ":", "during": "-", "after": "--"}
+
+
+def slow_clients_figure(data: Mapping[str, Any]) -> Figure:
+    """Per server (a column each), against K: the normal users' median (log scale, top) and throughput (bottom),
+    before, during and after the slow clients. K is drawn at even spacing (the counts are a list, not a scale).
+
+    A stopped server shows as a throughput during that falls to the floor; its median during is that of the few
+    requests sent then, answered only once the slow clients left (or never: failures have no time)."""
+    runs = [r for r in slow_client_runs(data) if r.error is None]
+    names = list(dict.fromkeys(r.server for r in runs))
+    colours = kind_colours(dict.fromkeys((r.server, r.kind) for r in runs))
+    counts = [int(k) for k in data.get("counts", [])] or sorted({r.count for r in runs})
+    fig = new_figure(max(6.0, 3.2 * len(names)), 6.4)
+    # One scale per row across the servers, so a server the slow clients left alone reads as flat beside one they
+    # stopped, not as a jump on an axis of its own.
+    axes = fig.subplots(2, max(1, len(names)), squeeze=False, sharex=True, sharey="row")
+    for column, name in enumerate(names):
+        top, bottom = axes[0][column], axes[1][column]
+        mine = sorted((r for r in runs if r.server == name), key=lambda r: r.count)
+        xs = [counts.index(r.count) if r.count in counts else r.count for r in mine]
+        for phase, style in PHASE_STYLES.items():
+            p50 = [r.figure(phase, "p50_ms") for r in mine]
+            rps = [r.figure(phase, "rps") for r in mine]
+            top.plot(xs, [math.nan if v is None else v for v in p50], color=colours[name], linestyle=style,
+                     marker="o", markersize=3, label=phase)  # fmt: skip
+            bottom.plot(xs, [math.nan if v is None else v for v in rps], color=colours[name], linestyle=style,
+                        marker="o", markersize=3, label=phase)  # fmt: skip
+        top.set_yscale("log")
+        top.set_title(name, fontsize=9)
+        top.grid(alpha=0.3, which="both")
+        bottom.set_ylim(bottom=0)
+        bottom.grid(alpha=0.3)
+        bottom.set_xticks(range(len(counts)), [str(k) for k in counts])
+        bottom.set_xlabel("slow connections K")
+        if column == 0:
+            top.set_ylabel("normal users' median, ms (log)")
+            bottom.set_ylabel("normal users' requests/s")
+    handles: list[Artist] = [
+        Line2D([], [], color="black", linestyle=style, marker="o", markersize=3, label=f"{phase} the slow clients")
+        for phase, style in PHASE_STYLES.items()
+    ]
+    if names:
+        axes[0][0].legend(handles=handles, fontsize=7, loc="best")
+    fig.suptitle(
+        f"Slow clients ({data.get('style', '?')}): {data.get('users', '?')} normal users, K connections held "
+        f"{data.get('hold_s', 0):g} s",
+        fontsize=11,
+    )
+    footer(
+        fig,
+        "Medians over the successful requests sent in each phase (exact times); throughput counts completions inside "
+        "the phase. Phases are cut at the slow clients' measured open and close times.",
+    )
+    return fig
+
+
+def slow_clients_chart(data: Mapping[str, Any], path: Path) -> Path:
+    return save_figure(slow_clients_figure(data), path)
 
 
 def soak_figure(

@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, experiment, files, postgres, render, store, timeline
+from runner import burst, experiment, files, postgres, proxy, render, slow_clients, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.processes import plan_cpus
 from runner.servers import ServerError
@@ -72,6 +72,13 @@ def describe_plan(config: RunConfig) -> str:
             f"  then the burst over time on each server: {burst.stages_text(config)} "
             f"(at most ~{len(config.servers) * per_server / 60:.1f} min)"
         )
+    if config.slow_clients.counts:
+        sc = config.slow_clients
+        per_server = len(sc.counts) * (sc.seconds + sc.drain_s + 3)
+        lines.append(
+            f"  then slow clients on each server: K = {', '.join(map(str, sc.counts))} at {sc.users} users "
+            f"(at most ~{len(config.servers) * per_server / 60:.1f} min)"
+        )
     for applied in config.overrides:
         lines.append(f"  override: {applied}")
     return "\n".join(lines)
@@ -98,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args["dry_run"]:
         console.print(describe_plan(config), soft_wrap=True, markup=False)
         return 0
+    try:
+        # A server behind nginx: nginx must be there and accept the configuration before anything starts.
+        proxy.check(config.servers, config.run.nginx)
+    except proxy.ProxyError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return 2
 
     # SIGTERM and a closed terminal (SIGHUP) take the same path as Ctrl-C: every process is torn down.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -152,6 +165,8 @@ def _run(config: RunConfig, resume: Path | None, console: Console, err: Console)
             code = _after_sweep(timeline.EXPERIMENT, serving, current, console, err, database)
         if code == 0 and config.burst.stages:
             code = _after_sweep(burst.EXPERIMENT, serving, current, console, err, database)
+        if code == 0 and config.slow_clients.counts:
+            code = _after_sweep(slow_clients.EXPERIMENT, serving, current, console, err, database)
         return code, current, render.render(current.dir)
 
 
@@ -163,7 +178,8 @@ def _after_sweep(
     err: Console,
     database: postgres.Database | None = None,
 ) -> int:
-    """After a complete sweep: the timeline, then the burst over time, each saved into its section of run.json.
+    """After a complete sweep: the timeline, the burst over time, then slow clients, each saved into its section of
+    run.json.
     An experiment that fails (or a server that fails it) is recorded with its error: the sweep's results are never
     at stake."""
     console.print(step.describe(config))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import math
 import re
 import tomllib
@@ -31,6 +32,9 @@ Endpoints = Literal["async", "def", "blocking"]
 # How one configuration serves requests: gunicorn's worker class or the style of uvicorn's endpoints.
 Mode = Literal["sync", "gthread", "gevent", "async", "def", "blocking"]
 Kind = Literal["sync", "async"]
+# What can sit in front of a server: only nginx, as production runs it (runner/proxy.py starts it).
+Proxy = Literal["nginx"]
+PROXIES: tuple[Proxy, ...] = ("nginx",)
 
 # Each server type, the scenario key that chooses its mode, and its modes. The first mode is the default: what
 # every scenario meant before the other modes existed (gunicorn sync workers, uvicorn with `async def` endpoints).
@@ -149,6 +153,37 @@ class BurstConfig:
         return sum(seconds for _, seconds in self.stages)
 
 
+SlowStyle = Literal["headers", "body"]
+SLOW_STYLES: tuple[SlowStyle, ...] = ("headers", "body")
+
+
+@dataclass(frozen=True)
+class SlowClientsConfig:
+    """The slow-client experiment (runner.slow_clients): while ``users`` normal users run, K extra connections
+    trickle their requests one byte every ``byte_interval_s`` for ``hold_s``, for each K in ``counts``.
+
+    ``style`` "headers" sends the request line and headers a byte at a time and never the blank line that ends
+    them; "body" sends a GET's complete headers with a Content-Length and then its body a byte at a time, never
+    all of it. Each K gets a fresh server and ``before_s`` of normal load first and ``after_s`` after the slow
+    clients leave, so the same run shows the server before, during and after. No counts: not run.
+    """
+
+    users: int = 50
+    counts: tuple[int, ...] = ()
+    style: SlowStyle = "headers"
+    before_s: float = 10.0
+    hold_s: float = 20.0
+    after_s: float = 15.0
+    byte_interval_s: float = 1.0
+    # How long requests still in flight when the normal users stop may take to finish.
+    drain_s: float = 15.0
+
+    @property
+    def seconds(self) -> float:
+        """The normal users' run per K: before, during and after the slow clients."""
+        return self.before_s + self.hold_s + self.after_s
+
+
 class ServerSettingError(ValueError):
     """A server configuration does not hold together; ``key`` names the setting so the scenario error can too."""
 
@@ -189,6 +224,10 @@ class ServerConfig:
     driver: str | None = None
     # Seconds an idle connection is kept open; 0 = keep-alive off. Not for the sync worker (see keep_alive_text).
     keep_alive_s: int | None = None
+    # A reverse proxy in front of the server ("nginx": runner/proxy.py) and its worker processes (1 when a proxy is
+    # set and none is said; refused without a proxy). None: clients talk to the server directly.
+    proxy: Proxy | None = None
+    proxy_workers: int | None = None
 
     def __post_init__(self) -> None:
         """Check the combination and fill in the defaults (a frozen dataclass sets them through object)."""
@@ -226,6 +265,21 @@ class ServerConfig:
             known = " | ".join(f'"{d}"' for d in DRIVERS[mode]) or "none (not with PostgreSQL)"
             raise ServerSettingError("driver", f"is {self.driver!r}; {self.server} {mode} takes {known}")
         self._check_keep_alive(mode)
+        self._check_proxy()
+
+    def _check_proxy(self) -> None:
+        """Refuse proxy_workers without a proxy and an unknown proxy; fill in one proxy worker, as stated."""
+        if self.proxy is None:
+            if self.proxy_workers is not None:
+                raise ServerSettingError("proxy_workers", 'applies only behind a proxy (proxy = "nginx")')
+            return
+        if self.proxy not in PROXIES:
+            known = " | ".join(f'"{p}"' for p in PROXIES)
+            raise ServerSettingError("proxy", f"is {self.proxy!r}; known proxies: {known}")
+        if self.proxy_workers is None:
+            object.__setattr__(self, "proxy_workers", 1)
+        elif not _whole_positive(self.proxy_workers):
+            raise ServerSettingError("proxy_workers", f"must be a whole number > 0, got {self.proxy_workers!r}")
 
     def _check_keep_alive(self, mode: Mode) -> None:
         """Refuse keep_alive_s where it cannot act, check it is whole seconds, fill in the harness's default."""
@@ -309,7 +363,11 @@ class ServerConfig:
         return f"{loops}, async def endpoints{self._via()}"
 
     def _via(self) -> str:
-        return f", {DRIVER_TEXT[self.driver]}" if self.driver else ""
+        driver = f", {DRIVER_TEXT[self.driver]}" if self.driver else ""
+        if self.proxy is None:
+            return driver
+        workers = self.proxy_workers or 1
+        return f"{driver}, behind {self.proxy}" + (f" ({workers} workers)" if workers > 1 else "")
 
     def keep_alive_text(self, think_time_s: tuple[float, float] | None = None) -> str:
         """What this configuration does with a connection after a response: the one statement of it, for the report.
@@ -400,6 +458,8 @@ class RunSettings:
     server_cores: int = 1
     startup_timeout_s: float = 30.0
     results_dir: str = "results"
+    # The nginx binary for servers with proxy = "nginx"; empty: `nginx` on PATH, then /usr/sbin/nginx.
+    nginx: str = ""
 
 
 @dataclass(frozen=True)
@@ -416,6 +476,7 @@ class RunConfig:
     servers: tuple[ServerConfig, ...]
     run: RunSettings = field(default_factory=RunSettings)
     burst: BurstConfig = field(default_factory=BurstConfig)
+    slow_clients: SlowClientsConfig = field(default_factory=SlowClientsConfig)
     overrides: tuple[str, ...] = ()
 
     @property
@@ -482,7 +543,17 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         overrides=tuple(data.get("overrides", ())),
         # Runs saved before the burst existed have none.
         burst=_burst_from_dict(data.get("burst")),
+        # Runs saved before the slow-client experiment existed have none.
+        slow_clients=_slow_clients_from_dict(data.get("slow_clients")),
     )
+
+
+def _slow_clients_from_dict(data: Mapping[str, Any] | None) -> SlowClientsConfig:
+    if not data:
+        return SlowClientsConfig()
+    values = dict(data)
+    values["counts"] = tuple(int(n) for n in values.get("counts", ()))
+    return SlowClientsConfig(**values)
 
 
 def _burst_from_dict(data: Mapping[str, Any] | None) -> BurstConfig:
@@ -616,6 +687,14 @@ OVERRIDES: tuple[Override, ...] = (
         "allow a database server that is not on this machine",
     ),
     Override("run", "results_dir", str, "BENCH_RESULTS_DIR", "--results-dir", "where run folders are created"),
+    Override(
+        "run",
+        "nginx",
+        str,
+        "BENCH_NGINX",
+        "--nginx",
+        'the nginx binary for servers with proxy = "nginx" (default: nginx on PATH, then /usr/sbin/nginx)',
+    ),
 )
 
 
@@ -650,7 +729,7 @@ def apply_overrides(
 
 # --- validation ------------------------------------------------------------------------------------------------
 
-TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run", "burst"}
+TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run", "burst", "slow_clients"}
 # Counts cross into server processes as text and are read back as int there, so they must be whole here.
 WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed", "pool_size", "max_connections"}
 # The database's settings that are not numbers, and the type each must have.
@@ -777,6 +856,47 @@ def _build_burst(table: dict[str, Any], path: Path) -> BurstConfig:
     return BurstConfig(stages=tuple(parsed), drain_s=float(drain))
 
 
+# More slow connections than this would measure the harness's file descriptors, not the server.
+MAX_SLOW_CLIENTS = 1000
+
+
+def _build_slow_clients(table: dict[str, Any], path: Path) -> SlowClientsConfig:
+    """[slow_clients]: every key checked and named; counts start at 0 (the server without slow clients, the
+    baseline every other K is read against) and rise."""
+    _check_keys("slow_clients.", table, {f.name for f in fields(SlowClientsConfig)}, path)
+    values = dict(table)
+    if "users" in values:
+        _positive(values["users"], "slow_clients.users", path, integer=True)
+        if values["users"] > MAX_BURST_USERS:
+            raise ScenarioError(f"{path}: 'slow_clients.users' is at most {MAX_BURST_USERS}, got {values['users']!r}")
+    counts = values.get("counts", [])
+    if not isinstance(counts, list):
+        raise ScenarioError(f"{path}: 'slow_clients.counts' must be a list of whole numbers, e.g. [0, 2, 4, 8]")
+    for n in counts:
+        _positive(n, "slow_clients.counts", path, allow_zero=True, integer=True)
+        if n > MAX_SLOW_CLIENTS:
+            raise ScenarioError(f"{path}: 'slow_clients.counts' is at most {MAX_SLOW_CLIENTS} each, got {n!r}")
+    if counts and counts[0] != 0:
+        raise ScenarioError(
+            f"{path}: 'slow_clients.counts' must start with 0 (the server without slow clients), got {counts!r}"
+        )
+    if any(b <= a for a, b in itertools.pairwise(counts)):
+        raise ScenarioError(f"{path}: 'slow_clients.counts' must rise, each count once, got {counts!r}")
+    values["counts"] = tuple(counts)
+    style = values.get("style", SlowClientsConfig.style)
+    if style not in SLOW_STYLES:
+        known = " | ".join(f'"{s}"' for s in SLOW_STYLES)
+        raise ScenarioError(f"{path}: 'slow_clients.style' is {style!r}; known: {known}")
+    for key in ("before_s", "hold_s", "after_s", "byte_interval_s"):
+        if key in values:
+            _positive(values[key], f"slow_clients.{key}", path)
+            values[key] = float(values[key])
+    if "drain_s" in values:
+        _positive(values["drain_s"], "slow_clients.drain_s", path, allow_zero=True)
+        values["drain_s"] = float(values["drain_s"])
+    return SlowClientsConfig(**values)
+
+
 def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tuple[str, ...] = ()) -> RunConfig:
     """Validate a scenario (with overrides already applied) into the frozen config, or raise ScenarioError."""
     _check_keys("", data, TOP_KEYS, path)
@@ -814,6 +934,10 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
     _positive(run.startup_timeout_s, "run.startup_timeout_s", path)
     if not isinstance(run.pin_cpus, bool):
         raise ScenarioError(f"{path}: 'run.pin_cpus' must be true or false")
+    if not isinstance(run.nginx, str):
+        raise ScenarioError(
+            f"{path}: 'run.nginx' must be a string (the nginx binary's path, or empty to look it up), got {run.nginx!r}"
+        )
 
     return RunConfig(
         name=name,
@@ -827,6 +951,7 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
         run=run,
         overrides=overrides,
         burst=_build_burst(_table(data, "burst", path), path),
+        slow_clients=_build_slow_clients(_table(data, "slow_clients", path), path),
     )
 
 
@@ -893,7 +1018,7 @@ def resume_config(
     # Compared as recorded (a saved URL's password is masked); the resumed run keeps the URL given now.
     changed = [
         name
-        for name in ("load", "workload", "database", "servers", "burst")
+        for name in ("load", "workload", "database", "servers", "burst", "slow_clients")
         if current.to_dict()[name] != config.to_dict()[name]
     ]
     changed += [

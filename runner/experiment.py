@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import files, postgres, render, store
+from runner import files, postgres, proxy, render, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.processes import CpuPlan, plan_cpus
 from runner.servers import ServerError
@@ -81,7 +81,8 @@ def run(
     try:
         config = load_config(scenario, os.environ if environ is None else environ, {"--results-dir": results_dir})
         experiment.check(config)
-    except ScenarioError as error:
+        proxy.check(config.servers, config.run.nginx)  # nginx there and willing, when a server is behind it
+    except (ScenarioError, proxy.ProxyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     cpus = plan_cpus(config.run.pin_cpus, config.run.server_cores)

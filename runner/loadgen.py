@@ -15,7 +15,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,21 +79,31 @@ def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[s
     ]  # fmt: skip
 
 
-def burst_command(config: RunConfig, url: str, files: StepFiles) -> list[str]:
+def burst_command(
+    config: RunConfig,
+    url: str,
+    files: StepFiles,
+    stages: Sequence[tuple[int, float]] | None = None,
+    drain_s: float | None = None,
+) -> list[str]:
     """The burst over time: the shape in ``loadtests/burst_shape.py`` sets the user count, stage by stage, and ends
     the run after the last stage; the whole run is the window (no warm-up).
+
+    ``stages`` and ``drain_s`` default to the scenario's ``[burst]``; another experiment that needs users over
+    time (a constant count for a set time, as the slow-client experiment's) passes its own.
 
     Always one Locust process, whatever ``client_processes`` says: distributed, Locust's master starts each stage
     about a second late, so ``burst_shape.py`` refuses to run that way (see there). The burst's few hundred users with
     think time are well within one process's capacity."""
-    stages = ",".join(f"{users}:{seconds:g}" for users, seconds in config.burst.stages)
+    drain_s = config.burst.drain_s if drain_s is None else drain_s
+    shape = ",".join(f"{users}:{seconds:g}" for users, seconds in (config.burst.stages if stages is None else stages))
     return [
         sys.executable, "-m", "locust",
         "--locustfile", str(BURST_LOCUSTFILE),
         "--headless",
         "--host", url,
-        "--stages", stages,
-        "--stop-timeout", f"{config.burst.drain_s:g}",
+        "--stages", shape,
+        "--stop-timeout", f"{drain_s:g}",
         "--warmup", "0",
         "--measure", "0",
         *_common(config, files),

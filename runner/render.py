@@ -6,8 +6,8 @@ A run folder is redrawn from ``run.json`` through :class:`runner.view.RunView`: 
 number that is not in the saved data. Where the folder keeps its steps' raw files (a run as measured, or a
 reference), each step's figures are first recomputed from them and must equal the stored ones
 (:mod:`runner.recompute`): what is drawn is then what the per-request data gives, not only what ``run.json``
-says. A folder written by an experiment run alone (``timeline.json`` or ``burst.json``, no ``run.json``) is
-redrawn too: its one chart. Every file read is checked for its format and version first
+says. A folder written by an experiment run alone (``timeline.json``, ``burst.json`` or ``slow_clients.json``, no
+``run.json``) is redrawn too: its one chart. Every file read is checked for its format and version first
 (:func:`runner.store.load_document`), so an unknown one is refused, named, rather than misdrawn.
 """
 
@@ -40,7 +40,10 @@ TIMELINE = ExperimentFile(store.TIMELINE_FILE, store.TIMELINE_FORMAT, "timeline 
                           charts.timeline_chart, charts.CHART_FILES["timeline"])  # fmt: skip
 BURST = ExperimentFile(store.BURST_FILE, store.BURST_FORMAT, "burst file", charts.has_burst, charts.burst_chart,
                        charts.CHART_FILES["burst"])  # fmt: skip
-EXPERIMENTS = (TIMELINE, BURST)
+SLOW_CLIENTS = ExperimentFile(store.SLOW_CLIENTS_FILE, store.SLOW_CLIENTS_FORMAT, "slow-client file",
+                              charts.has_slow_clients, charts.slow_clients_chart,
+                              charts.CHART_FILES["slow_clients"])  # fmt: skip
+EXPERIMENTS = (TIMELINE, BURST, SLOW_CLIENTS)
 
 
 def _with_svg(png: Path) -> list[Path]:
@@ -96,6 +99,9 @@ def render(run_dir: Path) -> list[Path]:
     if charts.has_burst(view.burst):
         assert view.burst is not None
         written += _with_svg(charts.burst_chart(view.burst, folder / charts.CHART_FILES["burst"]))
+    if charts.has_slow_clients(view.slow_clients):
+        assert view.slow_clients is not None
+        written += _with_svg(charts.slow_clients_chart(view.slow_clients, folder / charts.CHART_FILES["slow_clients"]))
     store.write_summary(view.path, view.summary_rows())
     written.append(view.path / store.SUMMARY_FILE)
     text = report.markdown(view)

@@ -6,7 +6,7 @@ not come out ahead, the text says so, and a step that the client rather than the
 Everything comes from the run's :class:`runner.view.RunView`; this module and its siblings only write prose
 and tables. :func:`markdown` is the entry point and puts the sections together; the tables are in
 :mod:`runner.report_tables`, the model's section in :mod:`runner.report_model`, and the timeline's and the
-burst's sections in :mod:`runner.report_experiments`.
+burst's and the slow clients' sections in :mod:`runner.report_experiments`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from runner import repeats
+from runner import proxy, repeats
 from runner.config import DRIVER_TEXT
 from runner.numbers import fmt, fmt_ms, is_number
 from runner.report_drivers import driver_section
-from runner.report_experiments import burst_section, timeline_section
+from runner.report_experiments import burst_section, slow_clients_section, timeline_section
 from runner.report_model import BOUND_TEXT, model_section, why
+from runner.report_proxy import proxy_section
 from runner.report_tables import endpoint_table, resource_table, results_table, spread_section, time_split_table
 from runner.stats import rate_interval
 from runner.view import Record, RunView, figure_of, is_ok, slots_text
@@ -348,7 +349,16 @@ def _setup(view: RunView) -> list[str]:
         f"- **CPU budget:** {meta.get('cpu_pinning')}. Every server configuration gets the same core(s).",
     ]
     # Each server's connection handling beside its slots: a closed connection costs the next request a new one.
-    lines += [f"- **{s.name}:** {slots_text(s)}; {s.keep_alive_text(load.think_time_s)}." for s in view.servers]
+    # Behind a proxy the client's connection is nginx's; the app's keep-alive is then between nginx and the app.
+    lines += [
+        f"- **{s.name}:** {slots_text(s)}; "
+        + (
+            f"{s.keep_alive_text(load.think_time_s)}."
+            if s.proxy is None
+            else f"{proxy.setup_text(s)}; between nginx and the app, {s.keep_alive_text()}."
+        )
+        for s in view.servers
+    ]
     lines += [
         f"- **Page request:** user lookup {work.user_lookup_ms:g} ms, Python work {work.app_work_ms:g} ms "
         f"(CPU time, holding the GIL), listing query {work.listing_ms:g} ms, {work.listing_rows} rows of "
@@ -443,6 +453,7 @@ def markdown(view: RunView) -> str:
     lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
     lines += timeline_section(view)
     lines += burst_section(view)
+    lines += slow_clients_section(view)
     lines += ["## Results per user level", ""]
     lines += results_table(view)
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
@@ -453,6 +464,7 @@ def markdown(view: RunView) -> str:
     lines += spread_section(view)
     lines += _step_notes(view)
     lines += driver_section(view)
+    lines += proxy_section(view)
     lines += model_section(view)
     lines += ["## What was run", "", *_setup(view), ""]
     lines += ["## How the numbers were measured", "", *METHOD_NOTES, ""]

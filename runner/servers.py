@@ -9,6 +9,7 @@ environment too (``APP_*``, see :mod:`async_app.settings`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from async_app.settings import ANYIO_THREAD_LIMIT, AppSettings
 from runner.config import ROOT, RunConfig, ServerConfig
 from runner.files import log_tail
 from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
+from runner.proxy import ProxyError, RunningProxy, run_proxy
 from simdb.database import DEFAULT_DRIVER, DRIVER_ENV, ENV_PREFIX
 
 HOST = "127.0.0.1"
@@ -112,13 +114,27 @@ def port_in_use(port: int) -> bool:
 
 @dataclass
 class RunningServer:
+    """A started server; ``port`` and ``process`` are the app's own, ``proxy`` the nginx in front of it (if any)."""
+
     spec: ServerConfig
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    proxy: RunningProxy | None = None
 
     @property
     def url(self) -> str:
+        """Where clients send their requests: the proxy when there is one, else the app itself."""
+        return self.proxy.url if self.proxy is not None else self.app_url
+
+    @property
+    def client_port(self) -> int:
+        """The port clients connect to: the proxy's when there is one (``port`` is always the app's)."""
+        return self.proxy.port if self.proxy is not None else self.port
+
+    @property
+    def app_url(self) -> str:
+        """The app's own address, behind the proxy when there is one."""
         return f"http://{HOST}:{self.port}"
 
     def alive(self) -> bool:
@@ -153,11 +169,11 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
             )
         # Ask first, then list our tree: whatever answered existed before the list was taken, so a pid missing
         # from it is truly not ours (listing first would miss a worker forked in between).
-        answered = _health_pid(server.url)
+        answered = _health_pid(server.app_url)
         pids = server.pids()
         if answered is not None and answered not in pids:
             raise ServerError(
-                f"{server.url} is answered by process {answered}, which {server.spec.name} did not start; "
+                f"{server.app_url} is answered by process {answered}, which {server.spec.name} did not start; "
                 "another server holds the port"
             )
         if answered is not None and len(pids) >= want:
@@ -165,23 +181,49 @@ def wait_until_ready(server: RunningServer, timeout_s: float, cpus: frozenset[in
             return
         time.sleep(0.1)
     raise ServerError(
-        f"{server.spec.name} did not become healthy on {server.url} within {timeout_s:g} s "
+        f"{server.spec.name} did not become healthy on {server.app_url} within {timeout_s:g} s "
         f"(wanted {want} processes, saw {len(server.pids())}).\n" + log_tail(server.log_path)
     )
+
+
+def proxy_command(server: RunningServer) -> list[str] | None:
+    """The proxy's exact command line, for the step's record (None without a proxy); ``command`` is the app's."""
+    return None if server.proxy is None else server.proxy.command
 
 
 @contextmanager
 def serve(
     spec: ServerConfig, config: RunConfig, log_path: Path, cpus: frozenset[int], port: int | None = None
 ) -> Iterator[RunningServer]:
-    """Run one server for the duration of the ``with`` block; it is always torn down, whatever happens inside."""
+    """Run one server for the duration of the ``with`` block; it is always torn down, whatever happens inside.
+
+    With ``spec.proxy`` set, nginx is started in front of it once the app is ready (pinned to the same ``cpus``:
+    the proxy is part of the server side) and stopped before it; ``server.url`` is then the proxy's."""
     port = port if port is not None else free_port()
     if port_in_use(port):
         raise ServerError(f"port {port} on {HOST} is already in use; stop what holds it or choose another port")
     process = start_group(command(spec, port), log_path=log_path, env=server_env(config, spec), cwd=ROOT, cpus=cpus)
     server = RunningServer(spec, port, process, log_path)
     try:
-        wait_until_ready(server, config.run.startup_timeout_s, cpus)
-        yield server
+        with contextlib.ExitStack() as held:
+            wait_until_ready(server, config.run.startup_timeout_s, cpus)
+            if spec.proxy is not None:
+                try:
+                    server.proxy = held.enter_context(
+                        run_proxy(
+                            spec,
+                            nginx_setting=config.run.nginx,
+                            port=free_port(),
+                            app_port=port,
+                            app_pids=server.pids,
+                            health_pid=_health_pid,
+                            server_log=log_path,
+                            cpus=cpus,
+                            timeout_s=config.run.startup_timeout_s,
+                        )
+                    )
+                except ProxyError as error:
+                    raise ServerError(str(error)) from None
+            yield server
     finally:
         stop_group(process)

@@ -23,11 +23,14 @@ from runner.files import write_atomically
 FORMAT = "sync-async-bench/run"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
-# The experiments run alone (``make timeline``, ``make burst``) write one file each, versioned like run.json.
+# The experiments run alone (``make timeline``, ``make burst``, ``make slow-clients``) write one file each,
+# versioned like run.json.
 TIMELINE_FILE = "timeline.json"
 TIMELINE_FORMAT = "sync-async-bench/timeline"
 BURST_FILE = "burst.json"
 BURST_FORMAT = "sync-async-bench/burst"
+SLOW_CLIENTS_FILE = "slow_clients.json"
+SLOW_CLIENTS_FORMAT = "sync-async-bench/slow-clients"
 EXPERIMENT_VERSION = 1
 # The files Locust writes for the runner (loadtests/locustfile.py): the window and the client's CPU, and the live
 # counts the progress line reads.
@@ -62,6 +65,7 @@ SUMMARY_COLUMNS = (
     "client_cpu_pct",
     "server_cpu_pct",
     "server_rss_mb",
+    "proxy_cpu_pct",
     "saturated",
     "repeats",
     "rps_min",

@@ -28,7 +28,7 @@ from runner.numbers import fmt_ms
 from runner.postgres import Database, StepWatch
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.progress import SweepProgress, step_label
-from runner.servers import RunningServer, ServerError, command, serve, server_env
+from runner.servers import RunningServer, ServerError, command, proxy_command, serve, server_env
 from runner.stats import OutputError, read_window, step_figures
 from runner.view import RunView
 from simdb.database import DRIVER_ENV
@@ -134,7 +134,15 @@ def measure_step(
         }
         started_pids = set(server.pids())
         record["server_processes"] = len(started_pids)
-        with TreeSampler(server.process.pid) as sampler, watching(database) as db:
+        if server.proxy is not None:
+            # nginx in front (its nginx.conf and error log are in the step's folder): what ran, and which nginx.
+            record["proxy_command"] = proxy_command(server)
+            record["proxy_version"] = server.proxy.nginx.version
+        with (
+            TreeSampler(server.process.pid) as sampler,
+            proxy_sampling(server) as proxy_sampler,
+            watching(database) as db,
+        ):
             try:
                 files = run_step(config, server.url, step.users, folder, cpus.client, tick)
                 figures = step_figures(files.json, files.raw, files.meta)
@@ -146,6 +154,10 @@ def measure_step(
     write_samples(folder / RESOURCES_FILE, sampler.samples)
     bounds = _window_bounds(files.meta)
     server_cpu, server_rss = sampler.window(*bounds) if bounds else (None, None)
+    if proxy_sampler is not None:
+        # The proxy's CPU over the same window, apart from the app's: what the proxy costs per request.
+        write_samples(folder / PROXY_RESOURCES_FILE, proxy_sampler.samples)
+        record["proxy_cpu_pct"] = proxy_sampler.window(*bounds)[0] if bounds else None
     if db is not None:
         record.update(db.figures(bounds))
         if db.cpu is not None:
@@ -158,7 +170,8 @@ def measure_step(
         server_pss_mb=pss,
         saturated=saturation(
             figures.client_cpu_pct,
-            server_cpu,
+            # nginx in front shares the server's cores: together they fill them.
+            server_cpu if server_cpu is None else server_cpu + (record.get("proxy_cpu_pct") or 0.0),
             len(cpus.server) or os.cpu_count() or 1,
             client_cpu_max=figures.client_cpu_max_pct,
             client_cores=len(cpus.client),
@@ -170,6 +183,17 @@ def measure_step(
 
 RESOURCES_FILE = "resources.csv"
 DATABASE_RESOURCES_FILE = "database_resources.csv"  # PostgreSQL's process tree, sampled as the server's is
+PROXY_RESOURCES_FILE = "proxy_resources.csv"  # nginx's process tree in front of a proxied server, sampled alike
+
+
+@contextlib.contextmanager
+def proxy_sampling(server: RunningServer) -> Iterator[TreeSampler | None]:
+    """A second sampler on the proxy's tree (nginx's master and workers), when the server has one."""
+    if server.proxy is None:
+        yield None
+        return
+    with TreeSampler(server.proxy.process.pid) as sampler:
+        yield sampler
 
 
 @contextlib.contextmanager
@@ -219,6 +243,9 @@ def _server_fault(server: RunningServer, started_pids: set[int], log: Path) -> s
     worker, and the requests that worker held fail, so that counts as a fault too."""
     if not server.alive():
         return f"the server exited during the step (code {server.process.returncode}).\n{log_tail(log)}"
+    if server.proxy is not None and not server.proxy.alive():
+        code = server.proxy.process.returncode
+        return f"nginx in front of the server exited during the step (code {code}).\n{log_tail(server.proxy.error_log)}"
     lost = sorted(started_pids - set(server.pids()))
     if lost:
         return f"server process(es) {lost} died during the step and were replaced.\n{log_tail(log)}"

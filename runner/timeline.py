@@ -124,10 +124,10 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path, rounds: int = 3) -> 
     for spec in (single(sync), single(asyn)):
         with serve(spec, config, folder / f"{spec.name}.log", cpus.server) as server:
             for _ in range(3):  # warm the process: first requests pay for imports and caches
-                send_together(server.port)
+                send_together(server.client_port)
             seen = []
             for _ in range(rounds):
-                seen.append([asdict(p) for p in send_together(server.port)])
+                seen.append([asdict(p) for p in send_together(server.client_port)])
                 time.sleep(0.3)
         servers[spec.name] = {"kind": spec.kind, "workers": 1, "rounds": seen}
     return {

@@ -16,7 +16,7 @@ drawn, which steps are missing) lives here too, so there is one wording of each.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,20 @@ class RunView:
         asyn = next((s for s in self.servers if s.kind == "async"), None)
         return sync, asyn
 
+    @cached_property
+    def proxy_twins(self) -> list[tuple[ServerConfig, ServerConfig]]:
+        """Each configuration behind a proxy with its twin, the first configuration the same in every setting but
+        its name and the proxy's, served directly: what the proxy costs is read from these pairs only."""
+        direct = [s for s in self.servers if s.proxy is None]
+        pairs = []
+        for spec in self.servers:
+            if spec.proxy is None:
+                continue
+            twin = next((d for d in direct if replace(spec, name=d.name, proxy=None, proxy_workers=None) == d), None)
+            if twin is not None:
+                pairs.append((spec, twin))
+        return pairs
+
     @property
     def planned_repeats(self) -> int:
         return self.config.load.repeats
@@ -145,6 +159,12 @@ class RunView:
     def burst(self) -> Mapping[str, Any] | None:
         """The burst over time's data, when the run measured one."""
         data = self.doc.get("burst")
+        return data if isinstance(data, Mapping) else None
+
+    @property
+    def slow_clients(self) -> Mapping[str, Any] | None:
+        """The slow-client experiment's data, when the run measured it (read with :func:`slow_client_runs`)."""
+        data = self.doc.get("slow-clients")
         return data if isinstance(data, Mapping) else None
 
     def headline_setup(self) -> str:
@@ -262,6 +282,8 @@ class RunView:
                 "client_cpu_pct": figures.get("client_cpu_pct"),
                 "server_cpu_pct": step.get("server_cpu_pct"),
                 "server_rss_mb": step.get("server_rss_mb"),
+                # nginx's own CPU when the server is behind it (runner.proxy); empty otherwise.
+                "proxy_cpu_pct": step.get("proxy_cpu_pct"),
                 "saturated": step.get("saturated", ""),
                 "repeats": len(group.measured),
                 # Without repeats the step's one throughput is its own min and max.
@@ -312,3 +334,88 @@ def figure_of(record: Mapping[str, Any] | None, key: str, endpoint: str | None =
     data = figures["latency"] if endpoint is None else (figures.get("endpoints") or {}).get(endpoint) or {}
     value = data.get(key)
     return float(value) if is_finite(value) else None
+
+
+# --- the slow-client experiment's reading -------------------------------------------------------------------------
+
+# The rules a server at one K is judged by, against the same run's phase before the slow clients came. The report
+# states them beside the sentences they decide.
+SLOW_STOPPED_BELOW = 0.10  # throughput during < 10% of before: the slow clients stopped it
+SLOW_UNAFFECTED_MEDIAN = 1.5  # median during at most 1.5x before ...
+SLOW_UNAFFECTED_RPS = 0.90  # ... and throughput during at least 90% of before: unaffected
+
+
+@dataclass(frozen=True)
+class SlowClientsRun:
+    """One server at one K of the slow-client experiment, typed, with its verdict by the rules above."""
+
+    server: str
+    kind: str
+    count: int
+    phases: Mapping[str, Mapping[str, Any]]  # before, during, after: the normal users' figures
+    server_closed_s: tuple[float, ...] = ()  # when the server closed a slow connection itself (s since start)
+    slow_started_s: float | None = None  # when the slow clients began connecting
+    slow_left_s: float | None = None  # when the last slow connection was gone
+    recovered_after_s: float | None = None
+    failures: int = 0
+    timeouts: int = 0
+    error: str | None = None
+
+    @classmethod
+    def from_saved(cls, server: str, kind: str, run: Mapping[str, Any]) -> SlowClientsRun:
+        if "error" in run:
+            return cls(server, kind, int(run["count"]), {}, error=str(run["error"]))
+        slow = run.get("slow") or {}
+        return cls(
+            server,
+            kind,
+            int(run["count"]),
+            {p["phase"]: p for p in run["phases"]},
+            tuple(float(t) for t in slow.get("server_closed_s", ())),
+            slow.get("started_s"),
+            slow.get("left_s"),
+            run.get("recovered_after_s"),
+            int(run.get("failures", 0)),
+            int(run.get("timeouts", 0)),
+        )
+
+    def figure(self, phase: str, key: str) -> float | None:
+        value = (self.phases.get(phase) or {}).get(key)
+        return float(value) if is_finite(value) else None
+
+    @property
+    def rps_ratio(self) -> float | None:
+        """Throughput during the slow clients over throughput before them; None without a throughput before."""
+        before, during = self.figure("before", "rps"), self.figure("during", "rps")
+        return during / before if before and during is not None else None
+
+    @property
+    def median_ratio(self) -> float | None:
+        before, during = self.figure("before", "p50_ms"), self.figure("during", "p50_ms")
+        return during / before if before and during is not None else None
+
+    @property
+    def verdict(self) -> str:
+        """failed (not measured), unknown (no throughput before to judge by), stopped, unaffected, or slowed."""
+        if self.error is not None:
+            return "failed"
+        rps = self.rps_ratio
+        if rps is None:
+            return "unknown"
+        if rps < SLOW_STOPPED_BELOW:
+            return "stopped"
+        median = self.median_ratio
+        if median is not None and median <= SLOW_UNAFFECTED_MEDIAN and rps >= SLOW_UNAFFECTED_RPS:
+            return "unaffected"
+        return "slowed"
+
+
+def slow_client_runs(data: Mapping[str, Any] | None) -> list[SlowClientsRun]:
+    """Every (server, K) of the saved experiment, in the order measured."""
+    if not data:
+        return []
+    return [
+        SlowClientsRun.from_saved(name, str(server.get("kind", "")), run)
+        for name, server in (data.get("servers") or {}).items()
+        for run in server.get("runs", [])
+    ]

@@ -85,7 +85,7 @@ def fake_serve(port: int, started: list[ServerConfig]) -> Callable[..., Any]:
     @contextlib.contextmanager
     def serve(spec: ServerConfig, config: RunConfig, log: Path, cpus: frozenset[int]) -> Iterator[SimpleNamespace]:
         started.append(spec)
-        yield SimpleNamespace(port=port)
+        yield SimpleNamespace(port=port, client_port=port)
 
     return serve
 
