@@ -135,7 +135,12 @@ def _as_measured(run: SlowClientsRun) -> str:
     rps, median = run.rps_ratio, run.median_ratio
     rps_text = DASH if rps is None else f"{rps * 100:.0f}%"
     median_text = DASH if median is None else f"{median:.1f}x"
-    return f"{run.server} at K = {run.count}: throughput during {rps_text} of before, median {median_text}"
+    chance = ""
+    if rps is not None and rps < 1 and run.drop_within_chance:
+        before, during = run.completions("before"), run.completions("during")
+        counts = f" ({before[0]} completions before, {during[0]} during)" if before and during else ""
+        chance = f", a drop chance alone could make{counts}"
+    return f"{run.server} at K = {run.count}: throughput during {rps_text} of before{chance}, median {median_text}"
 
 
 def _listed(runs: list[SlowClientsRun]) -> str:

@@ -68,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if spec.proxy is not None:
+        # Only the app runs in the foreground: the proxy in front is the benchmark's (runner.proxy), per step.
+        print(f"{spec.name}: served directly here, without its {spec.proxy} in front", file=sys.stderr)
+        spec = replace(spec, proxy=None, proxy_workers=None)
     argv_server = command(spec, args.port)
     print(f"{spec.name}: {spec.describe()} on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.chdir(ROOT)

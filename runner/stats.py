@@ -120,6 +120,24 @@ def rate_interval(count: int, seconds: float, confidence: float = CONFIDENCE) ->
     return low / seconds, high / seconds
 
 
+def lower_by_chance(
+    count_before: int, seconds_before: float, count_after: int, seconds_after: float, confidence: float = CONFIDENCE
+) -> bool:
+    """Whether ``count_after`` events in ``seconds_after`` are no fewer than chance alone makes of the rate seen
+    before (``count_before`` in ``seconds_before``).
+
+    The exact conditional test of two Poisson counts: if one rate made both, then given all ``n`` events the later
+    count is Binomial(n, seconds_after / (seconds_before + seconds_after)). A later count in that binomial's lower
+    tail of ``(1 - confidence) / 2`` (the same tail as each side of a 95% interval) is a real drop; anything above
+    is one chance could make. With nothing counted there is nothing to tell apart: True.
+    """
+    total = count_before + count_after
+    if total <= 0 or not (seconds_before > 0 and seconds_after > 0):
+        return True
+    share = seconds_after / (seconds_before + seconds_after)
+    return float(binom.cdf(count_after, total, share)) >= (1.0 - confidence) / 2
+
+
 @dataclass
 class Latency:
     """Response-time figures for a set of requests, in milliseconds."""

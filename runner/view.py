@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner import expected, model, repeats, store
+from runner import expected, model, repeats, stats, store
 from runner.config import RunConfig, ServerConfig, config_from_dict
 from runner.numbers import is_finite
 
@@ -393,6 +393,23 @@ class SlowClientsRun:
     def median_ratio(self) -> float | None:
         before, during = self.figure("before", "p50_ms"), self.figure("during", "p50_ms")
         return during / before if before and during is not None else None
+
+    def completions(self, phase: str) -> tuple[int, float] | None:
+        """The normal users' completions inside a phase and its length in seconds (throughput x length)."""
+        rps, start, end = (self.figure(phase, k) for k in ("rps", "start_s", "end_s"))
+        if rps is None or start is None or end is None or end <= start:
+            return None
+        return round(rps * (end - start)), end - start
+
+    @property
+    def drop_within_chance(self) -> bool | None:
+        """Whether the throughput during is no lower than chance alone makes of the rate before (see
+        :func:`runner.stats.lower_by_chance`); None without both phases' counts. Said beside a verdict of
+        "slowed", whose rule (a fixed share) does not look at how many completions it rests on."""
+        before, during = self.completions("before"), self.completions("during")
+        if before is None or during is None:
+            return None
+        return stats.lower_by_chance(before[0], before[1], during[0], during[1])
 
     @property
     def verdict(self) -> str:

@@ -167,6 +167,39 @@ def test_without_a_throughput_before_nothing_is_judged() -> None:
     assert SlowClientsRun.from_saved("s", "sync", {"count": 2, "error": "Locust died"}).verdict == "failed"
 
 
+def timed_run(before: tuple[float, float], during: tuple[float, float]) -> SlowClientsRun:
+    """A run whose phases last ``(seconds, requests/s)``: before from 0 s, during right after it."""
+    (before_s, before_rps), (during_s, during_rps) = before, during
+    phases = {
+        "before": {"phase": "before", "rps": before_rps, "p50_ms": 100.0, "start_s": 0.0, "end_s": before_s},
+        "during": {
+            "phase": "during",
+            "rps": during_rps,
+            "p50_ms": 100.0,
+            "start_s": before_s,
+            "end_s": before_s + during_s,
+        },
+    }
+    return SlowClientsRun("s", "async", 4, phases)
+
+
+def test_a_slowed_verdict_says_when_chance_alone_could_make_the_drop() -> None:
+    noisy = timed_run((5.0, 10.8), (15.0, 9.4))  # 54 completions before, 141 during: 87%
+    assert noisy.verdict == "slowed" and noisy.completions("before") == (54, 5.0)
+    assert noisy.drop_within_chance is True
+    assert "a drop chance alone could make (54 completions before, 141 during)" in report_experiments._as_measured(
+        noisy
+    )
+    real = timed_run((5.0, 100.0), (15.0, 50.0))  # 500 before, 750 during: half the rate on hundreds
+    assert real.verdict == "slowed" and real.drop_within_chance is False
+    assert "chance" not in report_experiments._as_measured(real)
+
+
+def test_without_phase_times_chance_is_not_judged() -> None:
+    phases = {"before": {"rps": 10.0, "p50_ms": 1.0}, "during": {"rps": 5.0, "p50_ms": 1.0}}
+    assert SlowClientsRun("s", "sync", 2, phases).drop_within_chance is None
+
+
 # --- the scenario section ------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from runner.stats import (
     OutputError,
     Request,
     ServerTimes,
+    lower_by_chance,
     percentile,
     quantile_ranks,
     rate_interval,
@@ -580,3 +581,25 @@ def test_rate_interval_needs_a_window() -> None:
     assert rate_interval(5, 0.0) is None
     assert rate_interval(5, math.nan) is None
     assert rate_interval(-1, 1.0) is None
+
+
+# --- a lower rate, or chance? ------------------------------------------------------------------------------------
+
+
+def test_the_same_rate_over_a_longer_time_is_within_chance() -> None:
+    assert lower_by_chance(50, 5.0, 150, 15.0)
+    assert lower_by_chance(54, 5.0, 141, 15.0)  # 87% of the rate before: what chance makes of ~200 completions
+
+
+def test_a_rate_that_fell_by_a_third_on_hundreds_of_completions_is_a_real_drop() -> None:
+    assert not lower_by_chance(500, 5.0, 1000, 15.0)
+
+
+def test_a_server_that_stopped_is_a_real_drop_and_a_higher_rate_is_never_one() -> None:
+    assert not lower_by_chance(52, 5.0, 0, 15.0)
+    assert lower_by_chance(50, 5.0, 300, 15.0)
+
+
+def test_with_nothing_counted_or_no_time_nothing_is_told_apart() -> None:
+    assert lower_by_chance(0, 5.0, 0, 15.0)
+    assert lower_by_chance(10, 0.0, 0, 15.0)
