@@ -22,11 +22,12 @@ from runner.config import ROOT
 from runner.numbers import fmt, fmt_ms
 from runner.report_experiments import burst_story
 from runner.report_model import agreement
-from runner.view import RunView, shown_round
+from runner.report_proxy import proxy_cpu_ms
+from runner.view import RunView, figure_of, shown_round, slow_client_runs
 
 REFERENCES = ROOT / "results" / "reference"
 README = ROOT / "README.md"
-SIMULATED = ("default", "sized-sync", "fair", "cpu-bound", "pool-limited", "antipatterns")
+SIMULATED = ("default", "sized-sync", "fair", "cpu-bound", "pool-limited", "antipatterns", "behind-proxy")
 POSTGRES = ("postgres", "postgres-orm", "postgres-pool")
 ALL_REFERENCES = SIMULATED + POSTGRES
 
@@ -290,7 +291,63 @@ def scenarios() -> str:
             + ".",
         )
     )
+    lines.append(_line("behind-proxy", behind_proxy_reading()))
     return "\n".join(lines)
+
+
+# What each verdict of the slow-client experiment (runner.view.SlowClientsRun.verdict) reads as in the README.
+SLOW_VERDICT_WORDS = {
+    "stopped": "stopped",
+    "slowed": "slowed",
+    "within chance": "lowered by no more than chance the throughput of",
+    "unaffected": "left unaffected",
+    "unknown": "could not judge",
+    "failed": "failed to measure",
+}
+
+
+def behind_proxy_reading() -> str:
+    """The slow clients' verdict per K and what nginx cost, in words chosen by the run's own figures."""
+    view = reference("behind-proxy")
+    runs = slow_client_runs(view.slow_clients)
+    counts = sorted({r.count for r in runs if r.count > 0})
+    assert counts, "behind-proxy: the reference has no slow-client runs"
+    config = view.config.slow_clients
+    verdicts = []
+    for count in counts:
+        groups: dict[str, list[str]] = {}
+        for run in runs:
+            if run.count == count:
+                verdict = "within chance" if run.verdict == "slowed" and run.drop_within_chance else run.verdict
+                groups.setdefault(verdict, []).append(run.server)
+        verdicts.append(
+            f"{count} of them "
+            + ", ".join(f"{SLOW_VERDICT_WORDS[v]} {' and '.join(names)}" for v, names in groups.items())
+        )
+    costs = []
+    for proxied, direct in view.proxy_twins:
+        knee = view.systems[direct.name].knee_users
+        below = [n for n in view.users if n < knee and view.ok_step(proxied.name, n) and view.ok_step(direct.name, n)]
+        added = [
+            (figure_of(view.ok_step(proxied.name, n), "p50_ms") or 0.0)
+            - (figure_of(view.ok_step(direct.name, n), "p50_ms") or 0.0)
+            for n in below
+        ]
+        cpu_ms = [x for n in view.users if (x := proxy_cpu_ms(view.ok_step(proxied.name, n))) is not None]
+        assert cpu_ms and added, f"behind-proxy: {proxied.name} has no proxy CPU or no level below the knee"
+        costs.append(
+            f"{direct.name} {min(cpu_ms):.2f}-{max(cpu_ms):.2f} ms of nginx CPU per request and "
+            f"{'+' if min(added) >= 0 else '−'}{fmt_ms(abs(min(added)))} to "
+            f"{'+' if max(added) >= 0 else '−'}{fmt_ms(abs(max(added)))} on the median below its knee "
+            f"({', '.join(str(n) for n in below)} users)"
+        )
+    return (
+        f"{config.users} users with slow clients sending their headers a byte every {config.byte_interval_s:g} s: "
+        + "; ".join(verdicts)
+        + ". nginx in front (one worker, on the server's core) cost "
+        + "; ".join(costs)
+        + "."
+    )
 
 
 # --- the model over every reference ----------------------------------------------------------------------------
