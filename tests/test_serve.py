@@ -6,6 +6,7 @@ server would get and start no process.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ def execs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], dict[st
         calls.append((path, list(argv), dict(env)))
         raise Replaced  # a real exec never returns
 
-    monkeypatch.setattr(serve.os, "execve", record)
-    monkeypatch.setattr(serve.os, "chdir", lambda _path: None)
+    monkeypatch.setattr(os, "execve", record)
+    monkeypatch.setattr(os, "chdir", lambda _path: None)
     monkeypatch.setattr(serve, "port_in_use", lambda _port: False)
     return calls
 
