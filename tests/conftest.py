@@ -18,6 +18,7 @@ from __future__ import annotations
 import _posixsubprocess
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
@@ -92,6 +93,17 @@ def _guarded(item: pytest.Item) -> Generator[None, object, object]:
     if tried:
         pytest.fail(f"{item.nodeid} tried to start a process and carried on: {'; '.join(tried)}", pytrace=False)
     return result
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the harness in the tests that press it, however the suite itself was started.
+
+    A shell without job control starts a background command (``make test &``, a CI script) with SIGINT ignored, and
+    a child inherits an ignored signal across exec, so the harness would never see the SIGINT those tests send and
+    would run to its end. The suite's own process takes the default handler back; the children then start with
+    SIGINT at its default, as they do from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(wrapper=True)
