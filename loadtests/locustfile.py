@@ -31,6 +31,7 @@ made on the workers and only the master decides the window, so the roles split:
 
 from __future__ import annotations
 
+import collections
 import csv
 import ctypes
 import json
@@ -52,6 +53,7 @@ from hosts import is_loopback
 from locust import FastHttpUser, events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.rpc.protocol import Message
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
@@ -79,10 +81,23 @@ ROWS_PER_MESSAGE = 5000
 # How much longer than the drain bound the master waits for its workers' reports before writing what it has.
 REPORT_GRACE_S = 10.0
 
-RAW_COLUMNS = ("start_epoch_s", "response_ms", "endpoint", "ok", "error", "request_id", "handler_ms", "pool_ms")
-# start epoch s, response ms, endpoint, ok (1/0), error, request id (text: "17" alone, "w0-17" from worker 0), and
-# the server's handler and pool-wait times in ms (NaN in memory, empty in the file, when the response had none).
-Row = tuple[float, float, str, int, str, str, float, float]
+OPEN_RATE = "bench_open_rate"  # master -> workers: your share of the arrivals; start scheduling them now
+
+RAW_COLUMNS = (
+    "start_epoch_s",
+    "response_ms",
+    "endpoint",
+    "ok",
+    "error",
+    "request_id",
+    "handler_ms",
+    "pool_ms",
+    "scheduled_epoch_s",
+)
+# start epoch s, response ms, endpoint, ok (1/0), error, request id (text: "17" alone, "w0-17" from worker 0), the
+# server's handler and pool-wait times in ms (NaN in memory, empty in the file, when the response had none), and,
+# with open arrivals, when the request was scheduled to start (empty in a closed loop, where nothing is scheduled).
+Row = tuple[float, float, str, int, str, str, float, float, float]
 NAN = float("nan")
 
 
@@ -98,6 +113,25 @@ def _add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--page-weight", type=int, default=4, help="relative frequency of page requests")
     group.add_argument("--short-weight", type=int, default=1, help="relative frequency of short requests")
     group.add_argument("--request-timeout", type=float, default=30.0, help="connect and network timeout (s)")
+    group.add_argument(
+        "--arrival",
+        choices=("closed", "open"),
+        default="closed",
+        help="closed: each user thinks, then sends again; open: users take arrivals scheduled at --rate",
+    )
+    group.add_argument("--rate", type=float, default=0.0, help="open arrivals: requests per second in total")
+    group.add_argument(
+        "--arrival-process",
+        choices=("poisson", "constant"),
+        default="poisson",
+        help="open arrivals: exponential gaps (poisson) or equal ones (constant)",
+    )
+    group.add_argument(
+        "--max-lateness",
+        type=float,
+        default=1.0,
+        help="open arrivals: an arrival no user could send within this many seconds is dropped (and counted)",
+    )
     group.add_argument("--raw-file", default="", help="write one CSV row per request here")
     group.add_argument("--meta-file", default="", help="write the window's timestamps and client CPU here")
     group.add_argument("--progress-file", default="", help="rewrite the phase and requests so far here every second")
@@ -155,8 +189,9 @@ class _Recorder:
     """Collects every request and the window's boundaries for the runner; on a master, its workers' too."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, str, int, str, int, float, float]] = []
-        self.in_flight: dict[int, tuple[float, str]] = {}
+        self.rows: list[tuple[float, float, str, int, str, int, float, float, float]] = []
+        # request id -> (when sent, endpoint, when scheduled: NaN in a closed loop)
+        self.in_flight: dict[int, tuple[float, str, float]] = {}
         self._next_id = 0
         self.meta: dict[str, Any] = {}
         self._cpu_at_window_start = 0.0
@@ -181,11 +216,12 @@ class _Recorder:
         self.phase = phase
         self.phase_ends = time.time() + seconds if seconds else None
 
-    def begin(self, name: str) -> dict[str, int]:
-        """Note a request about to be sent; the returned context comes back with its request event."""
+    def begin(self, name: str, scheduled: float = NAN) -> dict[str, Any]:
+        """Note a request about to be sent (an open arrival's with when it was scheduled); the returned context
+        comes back with its request event."""
         self._next_id += 1
-        self.in_flight[self._next_id] = (time.time(), name)
-        return {"request_id": self._next_id}
+        self.in_flight[self._next_id] = (time.time(), name, scheduled)
+        return {"request_id": self._next_id, "scheduled": scheduled}
 
     def cpu_seconds(self) -> float:
         # A worker is forked from the master after this module was imported: a Process made before the fork
@@ -248,8 +284,8 @@ class _Recorder:
 
     def export_rows(self, prefix: str = "") -> list[Row]:
         return [
-            (s, ms, name, ok, error, f"{prefix}{rid}" if rid else "", handler, pool)
-            for s, ms, name, ok, error, rid, handler, pool in self.rows
+            (s, ms, name, ok, error, f"{prefix}{rid}" if rid else "", handler, pool, scheduled)
+            for s, ms, name, ok, error, rid, handler, pool, scheduled in self.rows
         ]
 
     def unfinished(self, stop_end: float, prefix: str = "") -> list[dict[str, Any]]:
@@ -262,12 +298,151 @@ class _Recorder:
                 "endpoint": name,
                 "age_ms": (stop_end - started) * 1000.0,
                 "request_id": f"{prefix}{request_id}",
+                **({} if math.isnan(scheduled) else {"scheduled_epoch_s": scheduled}),
             }
-            for request_id, (started, name) in sorted(self.in_flight.items(), key=lambda item: item[1])
+            for request_id, (started, name, scheduled) in sorted(self.in_flight.items(), key=lambda item: item[1])
         ]
 
 
 recorder = _Recorder()
+
+
+# --- open arrivals ------------------------------------------------------------------------------------------------
+
+
+class _Arrivals:
+    """Open arrivals: one greenlet schedules them at the step's rate, whatever the server does, and the users of
+    the pool take them.
+
+    Locust has no open model of its own: ``constant_throughput`` paces each user by itself, so a user stuck on a
+    slow answer sends its next request late, which is still a closed loop and hides the slow requests
+    (coordinated omission). Here the schedule is drawn in advance of any answer, and a request's latency can be
+    counted from when it was **scheduled**, as wrk2 does, queueing in the generator included.
+
+    A user that is free takes the oldest arrival not yet sent; free users wait on a stack, so the user freed last
+    takes the next arrival: below the overload a small set of users with warm keep-alive connections does the
+    work, instead of a round-robin over the whole pool whose connections would sit idle long enough for a server
+    to close them. An arrival that no user could take within ``max_lateness_s`` (every user of the pool busy) is
+    **dropped** and its scheduled time kept, as k6 counts its dropped iterations: never silently lost.
+
+    The generator's own lateness (how long after its scheduled time the scheduler woke to hand an arrival out) is
+    kept per arrival: with an idle server it is the client's scheduling noise and must be near zero; a client short
+    of CPU shows here first.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.rate = 0.0
+        self.process = "poisson"
+        self.max_lateness_s = 1.0
+        self._waiting: list[gevent.event.AsyncResult] = []
+        self._backlog: collections.deque[float] = collections.deque()
+        self._scheduler: gevent.Greenlet | None = None
+        self.closed = False
+        self.dropped: list[float] = []  # scheduled epoch s of every dropped arrival
+        self.handed: list[tuple[float, float]] = []  # (scheduled epoch s, generator lateness ms) per arrival
+
+    def start(self, rate: float, process: str, max_lateness_s: float) -> None:
+        if rate <= 0 or not math.isfinite(rate):
+            raise SystemExit(f"bad --rate {rate}: open arrivals need a rate > 0 requests per second")
+        self.active = True
+        self.rate, self.process, self.max_lateness_s = rate, process, max_lateness_s
+        self._scheduler = gevent.spawn(self._schedule)
+
+    def _schedule(self) -> None:
+        rng = random.Random()
+        gap = 1.0 / self.rate
+        # A constant rate starts at a random phase, so that several generators (distributed) do not send together.
+        due = time.time() + (rng.uniform(0.0, gap) if self.process == "constant" else 0.0)
+        while not self.closed:
+            due += rng.expovariate(self.rate) if self.process == "poisson" else gap
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            if self.closed:
+                return
+            now = time.time()
+            self.handed.append((due, (now - due) * 1000.0))
+            self._expire(now)
+            if self._waiting:
+                self._waiting.pop().set(due)
+            else:
+                self._backlog.append(due)
+
+    def _expire(self, now: float) -> None:
+        while self._backlog and now - self._backlog[0] > self.max_lateness_s:
+            self.dropped.append(self._backlog.popleft())
+
+    def take(self) -> float | None:
+        """The scheduled time of the next arrival, for a user that is free; None once arrivals have stopped."""
+        if self.closed:
+            return None
+        self._expire(time.time())
+        if self._backlog:
+            return self._backlog.popleft()
+        waiter = gevent.event.AsyncResult()
+        self._waiting.append(waiter)
+        try:
+            value: float | None = waiter.get()
+        except BaseException:
+            # Killed while waiting (the test is stopping): an arrival handed to this user in that instant goes
+            # back to the front of the line, never lost.
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            elif waiter.successful() and waiter.value is not None:
+                self._backlog.appendleft(waiter.value)
+            raise
+        return value
+
+    def close(self) -> None:
+        """No more arrivals. Those still waiting for a free user were never sent: they are dropped."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._scheduler is not None:
+            self._scheduler.kill(block=False)
+        self.dropped.extend(self._backlog)
+        self._backlog.clear()
+        for waiter in self._waiting:
+            waiter.set(None)
+        self._waiting.clear()
+
+    def report(self) -> dict[str, Any]:
+        """What the runner needs from this process: every dropped arrival and every hand-off's lateness."""
+        return {"dropped": list(self.dropped), "handed": [list(pair) for pair in self.handed]}
+
+
+arrivals = _Arrivals()
+
+
+def _lateness_summary(handed: list[list[float]], start: float, end: float) -> dict[str, Any]:
+    """The generator's lateness (ms) over the arrivals scheduled inside the window [start, end]."""
+    values = sorted(ms for due, ms in handed if start <= due <= end)
+    if not values:
+        return {"arrivals": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+
+    def rank(fraction: float) -> float:
+        return values[min(len(values) - 1, max(0, math.ceil(fraction * len(values)) - 1))]
+
+    return {"arrivals": len(values), "p50_ms": rank(0.50), "p99_ms": rank(0.99), "max_ms": values[-1]}
+
+
+def _arrival_meta(options: Any, reports: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """The open arrivals' part of the window file: the schedule's settings, every dropped arrival (the runner
+    counts those inside the window) and the generator's lateness over the window."""
+    dropped = sorted(float(t) for report in reports for t in report["dropped"])
+    handed = [pair for report in reports for pair in report["handed"]]
+    start = float(meta.get("window_start", math.inf))
+    end = float(meta.get("window_end", -math.inf))
+    return {
+        "mode": "open",
+        "rate": float(options.rate),
+        "process": options.arrival_process,
+        "max_lateness_s": float(options.max_lateness),
+        "scheduled_in_window": sum(1 for due, _ in handed if start <= due <= end),
+        "dropped_epoch_s": dropped,
+        "generator": _lateness_summary(handed, start, end),
+    }
 
 
 class _ProgressFile:
@@ -332,13 +507,16 @@ def _on_request(
     **_: Any,
 ) -> None:
     request_id = 0
+    scheduled = NAN
     if context and "request_id" in context:
         request_id = context["request_id"]
+        scheduled = float(context.get("scheduled", NAN))
         recorder.in_flight.pop(request_id, None)
     started = start_time if start_time is not None else time.time() - response_time / 1000.0
     error = "" if exception is None else type(exception).__name__ + ": " + str(exception)[:200]
     handler, pool = _server_times(response)
-    recorder.rows.append((started, response_time, name, 0 if exception else 1, error, request_id, handler, pool))
+    ok = 0 if exception else 1
+    recorder.rows.append((started, response_time, name, ok, error, request_id, handler, pool, scheduled))
 
 
 def _server_times(response: Any) -> tuple[float, float]:
@@ -375,6 +553,15 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     measure = float(options.measure) if options else 0.0
     if options and options.progress_file:
         progress.start(environment, options.progress_file)
+    if options and options.arrival == "open":
+        if isinstance(runner, MasterRunner):
+            # Each worker schedules its share; independent Poisson streams add up to one at the total rate.
+            share = float(options.rate) / max(1, len(recorder.participants))
+            settings = {"rate": share, "process": options.arrival_process, "max_lateness_s": options.max_lateness}
+            for client_id in recorder.participants:
+                runner.send_message(OPEN_RATE, settings, client_id=client_id)
+        else:
+            arrivals.start(float(options.rate), options.arrival_process, float(options.max_lateness))
     if warmup > 0:
         recorder.enter_phase("warm-up", warmup)
         gevent.spawn_later(warmup, recorder.open_window, environment)
@@ -405,6 +592,8 @@ def _on_test_stopping(environment: Environment, **_: Any) -> None:
         recorder.stop_cpu_clock()
     else:
         recorder.close_window(environment)
+    # No arrival is scheduled after the window; users waiting for one are let go at once, not at the drain's end.
+    arrivals.close()
 
 
 @events.test_stop.add_listener
@@ -414,20 +603,25 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         _report_to_master(environment, runner, stop_end)
         return
+    arrivals.close()
     if isinstance(runner, MasterRunner):
         rows = _collect_workers(environment, runner)
         stop_end = time.time()  # when Locust quit on its own, the workers drained while this waited
+        reports = [r["arrivals"] for r in recorder.worker_reports.values() if r.get("arrivals")]
     else:
         rows = recorder.export_rows()
         recorder.meta["completed_requests"] = len(rows)
         recorder.meta["unfinished"] = recorder.unfinished(stop_end)
         recorder.meta["client_processes"] = [recorder.process_entry("local")]
+        reports = [arrivals.report()]
     recorder.meta["stop_end"] = stop_end
     recorder.enter_phase("done")
     progress.stop()
     options = environment.parsed_options
     if options is None:
         return
+    if options.arrival == "open":
+        recorder.meta["arrival"] = _arrival_meta(options, reports, recorder.meta)
     if options.raw_file:
         write_atomically(options.raw_file, lambda handle: _raw_csv(handle, rows))
     if options.meta_file:
@@ -453,6 +647,7 @@ def _report_to_master(environment: Environment, runner: WorkerRunner, stop_end: 
             "rows": len(rows),
             "unfinished": recorder.unfinished(stop_end, prefix),
             "process": recorder.process_entry("worker", index),
+            "arrivals": arrivals.report() if arrivals.active else None,
         },
     )
     # Locust's stop handler sleeps --stop-timeout after a stop before it reads its next message; the drain is
@@ -482,10 +677,7 @@ def _collect_workers(environment: Environment, runner: MasterRunner) -> list[Row
         if len(received) != report["rows"]:
             incomplete.append(f"worker {report['process']['index']}: {len(received)} of {report['rows']} rows")
         # msgpack turns tuples into lists on the way.
-        rows.extend(
-            (float(r[0]), float(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]), float(r[6]), float(r[7]))
-            for r in received
-        )
+        rows.extend(_row_from_message(r) for r in received)
         unfinished.extend(report["unfinished"])
         processes.append(report["process"])
     missing = sorted(expected - set(recorder.worker_reports))
@@ -510,6 +702,11 @@ def _collect_workers(environment: Environment, runner: MasterRunner) -> list[Row
     return rows
 
 
+def _row_from_message(r: list[Any]) -> Row:
+    """A worker's row as msgpack delivers it (a list), typed again."""
+    return (float(r[0]), float(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]), float(r[6]), float(r[7]), float(r[8]))
+
+
 def _on_reset(environment: Environment, msg: Message, **_: Any) -> None:
     """Worker: the master opened the window. Statistics not yet reported are warm-up and are dropped."""
     environment.stats.reset_all()
@@ -523,6 +720,11 @@ def _on_finish(environment: Environment, msg: Message, **_: Any) -> None:
     message loop, like Locust's own stop, so a quit message cannot start a second stop alongside it."""
     if not recorder.stopping and environment.runner is not None:
         environment.runner.stop()
+
+
+def _on_open_rate(environment: Environment, msg: Message, **_: Any) -> None:
+    """Worker: schedule this share of the open arrivals from now on."""
+    arrivals.start(float(msg.data["rate"]), str(msg.data["process"]), float(msg.data["max_lateness_s"]))
 
 
 def _on_reset_done(environment: Environment, msg: Message, **_: Any) -> None:
@@ -546,6 +748,7 @@ def _join_distribution(environment: Environment, runner: Any = None, **_: Any) -
     elif isinstance(runner, WorkerRunner):
         runner.register_message(RESET, _on_reset)
         runner.register_message(FINISH, _on_finish)
+        runner.register_message(OPEN_RATE, _on_open_rate)
         if environment.parsed_options is not None:
             # Locust's totals are the master's; a worker writing the same --json-file at its exit would race it
             # with a near-empty one.
@@ -555,9 +758,19 @@ def _join_distribution(environment: Environment, runner: Any = None, **_: Any) -
 def _raw_csv(handle: Any, rows: list[Row]) -> None:
     writer = csv.writer(handle)
     writer.writerow(RAW_COLUMNS)
-    for started, response_ms, name, ok, error, request_id, handler, pool in rows:
+    for started, response_ms, name, ok, error, request_id, handler, pool, scheduled in rows:
         writer.writerow(
-            [f"{started:.6f}", f"{response_ms:.3f}", name, ok, error, request_id, _ms_text(handler), _ms_text(pool)]
+            [
+                f"{started:.6f}",
+                f"{response_ms:.3f}",
+                name,
+                ok,
+                error,
+                request_id,
+                _ms_text(handler),
+                _ms_text(pool),
+                "" if math.isnan(scheduled) else f"{scheduled:.6f}",
+            ]
         )
 
 
@@ -573,14 +786,26 @@ class BenchUser(FastHttpUser):
     network_timeout = 30.0
 
     def wait_time(self) -> float:
+        if arrivals.active:
+            return 0.0  # the schedule paces the requests, not the users
         options = self.environment.parsed_options
         return random.uniform(options.think_min, options.think_max)
 
     def page(self) -> None:
-        self.client.get("/page", name="page", context=recorder.begin("page"))
+        self._send("/page", "page")
 
     def short(self) -> None:
-        self.client.get("/short", name="short", context=recorder.begin("short"))
+        self._send("/short", "short")
+
+    def _send(self, path: str, name: str) -> None:
+        """Send now (a closed loop), or when the next open arrival is due; with arrivals over, this user is done."""
+        scheduled = NAN
+        if arrivals.active:
+            due = arrivals.take()
+            if due is None:
+                raise StopUser()
+            scheduled = due
+        self.client.get(path, name=name, context=recorder.begin(name, scheduled))
 
 
 @events.init.add_listener
@@ -599,6 +824,13 @@ def _configure_user(environment: Environment, **_: Any) -> None:
         raise SystemExit(f"bad think time: --think-min {options.think_min} --think-max {options.think_max}")
     if options.page_weight < 0 or options.short_weight < 0 or options.page_weight + options.short_weight == 0:
         raise SystemExit("bad task weights: --page-weight and --short-weight must be >= 0 and not both 0")
+    if options.arrival == "open":
+        # A worker gets its share of the rate from the master (OPEN_RATE); its users wait for arrivals until then.
+        arrivals.active = True
+        if not isinstance(environment.runner, WorkerRunner) and not (options.rate > 0 and math.isfinite(options.rate)):
+            raise SystemExit(f"bad --rate {options.rate}: open arrivals need a rate > 0 requests per second")
+        if not (options.max_lateness > 0 and math.isfinite(options.max_lateness)):
+            raise SystemExit(f"bad --max-lateness {options.max_lateness}: must be > 0 seconds")
     BenchUser.connection_timeout = options.request_timeout
     BenchUser.network_timeout = options.request_timeout
     tasks: list[Any] = [BenchUser.page] * options.page_weight + [BenchUser.short] * options.short_weight

@@ -94,6 +94,15 @@ DRIVER_TEXT: dict[str, str] = {
 HARNESS_CONNECTIONS = 2
 
 
+Arrival = Literal["closed", "open", "both"]
+ArrivalProcess = Literal["poisson", "constant"]
+ARRIVALS: tuple[Arrival, ...] = ("closed", "open", "both")
+ARRIVAL_PROCESSES: tuple[ArrivalProcess, ...] = ("poisson", "constant")
+# An open pool bigger than this is more gevent users than one Locust process schedules well (each is a greenlet
+# and, once it has sent, a connection); a rate that needs more belongs on several client processes.
+MAX_OPEN_USERS = 10000
+
+
 class ScenarioError(Exception):
     """The scenario, an override or the command line is wrong; the message says what and where."""
 
@@ -116,6 +125,28 @@ class LoadConfig:
     # Locust processes that make requests: 1 is one plain process; N > 1 is Locust's own --processes N, N workers
     # plus a master that only coordinates, for when one process's ~one core of client capacity is not enough.
     client_processes: int = 1
+    # Closed: every user waits for its answer, thinks, sends again (the sweep over ``users``). Open: requests
+    # arrive at the ``rates`` below whatever the server does (runner/open_loop.py). Both: the sweep, then the open
+    # steps, so one run sets closed-loop percentiles beside open-loop ones at the same throughput.
+    arrival: Arrival = "closed"
+    # Open arrivals: requests per second, one step per rate; Poisson or evenly spaced; the pool of users that takes
+    # them (k6's maxVUs: a user sends one arrival at a time, so a pool this big carries rate x response time up to
+    # it); and how late an arrival may be sent, every user being busy, before it is dropped (and counted).
+    rates: tuple[float, ...] = ()
+    arrival_process: ArrivalProcess = "poisson"
+    max_users: int = 1000
+    max_lateness_s: float = 1.0
+    # The latency target of the capacity search (runner/capacity.py): p99 from the scheduled start, in ms. 500 ms
+    # is the target the search was asked for ("how many requests per second within p99 500 ms").
+    slo_p99_ms: float = 500.0
+
+    @property
+    def closed(self) -> bool:
+        return self.arrival in ("closed", "both")
+
+    @property
+    def open(self) -> bool:
+        return self.arrival in ("open", "both")
 
     @property
     def think_mean_s(self) -> float:
@@ -530,6 +561,8 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     load = dict(data["load"])
     load["users"] = tuple(load["users"])
     load["think_time_s"] = tuple(load["think_time_s"])
+    # Runs saved before open arrivals existed have none of their keys: the defaults are what they measured.
+    load["rates"] = tuple(load.get("rates", ()))
     return RunConfig(
         name=data["name"],
         description=data["description"],
@@ -600,6 +633,19 @@ def _users(text: str) -> list[int]:
     return users
 
 
+def _rates(text: str) -> list[float]:
+    rates = [float(part) for part in text.replace(" ", "").split(",") if part]
+    if not rates or any(not (math.isfinite(r) and r > 0) for r in rates):
+        raise ValueError("rates must be numbers > 0 (requests per second)")
+    return rates
+
+
+def _arrival(text: str) -> str:
+    if text not in ARRIVALS:
+        raise ValueError(f"must be one of {', '.join(ARRIVALS)}")
+    return text
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value <= 0:
@@ -658,6 +704,13 @@ OVERRIDES: tuple[Override, ...] = (
     Override("load", "measure_s", _seconds, "BENCH_MEASURE_S", "--measure", "seconds measured per step, > 0"),
     Override(
         "load", "drain_s", _seconds_or_zero, "BENCH_DRAIN_S", "--drain", "seconds in-flight requests may take to finish"
+    ),
+    Override(
+        "load", "arrival", _arrival, "BENCH_ARRIVAL", "--arrival", "closed (users), open (rates) or both, one run"
+    ),
+    Override("load", "rates", _rates, "BENCH_RATES", "--rates", "open arrival rates, req/s, comma-separated"),
+    Override(
+        "load", "slo_p99_ms", _seconds, "BENCH_SLO_P99_MS", "--slo-p99-ms", "latency target of the capacity search, ms"
     ),
     Override("load", "repeats", _repeats, "BENCH_REPEATS", "--repeats", "times each step is measured, fresh each time"),
     Override(
@@ -797,10 +850,42 @@ def _build_load(table: dict[str, Any], path: Path) -> LoadConfig:  # noqa: PLR09
     if think[0] > think[1]:
         raise ScenarioError(f"{path}: 'load.think_time_s' must be [min, max] with min <= max, got {think!r}")
     values["think_time_s"] = (float(think[0]), float(think[1]))
+    _check_open(values, path)
     load = LoadConfig(**values)
     if load.page_weight + load.short_weight == 0:
         raise ScenarioError(f"{path}: 'load.page_weight' and 'load.short_weight' cannot both be 0")
     return load
+
+
+def _check_open(values: dict[str, Any], path: Path) -> None:
+    """The open-arrival keys, checked and normalised in ``values``: a rate list wherever arrivals are open."""
+    arrival = values.get("arrival", "closed")
+    if arrival not in ARRIVALS:
+        raise ScenarioError(f"{path}: 'load.arrival' must be one of {', '.join(map(repr, ARRIVALS))}, got {arrival!r}")
+    rates = values.get("rates", [])
+    if not isinstance(rates, list | tuple):
+        raise ScenarioError(f"{path}: 'load.rates' must be a list of requests per second, got {rates!r}")
+    for rate in rates:
+        _positive(rate, "load.rates", path)
+    if len(set(rates)) != len(rates):
+        raise ScenarioError(f"{path}: 'load.rates' lists a rate twice: {list(rates)}")
+    if arrival != "closed" and not rates:
+        raise ScenarioError(f"{path}: 'load.arrival' = {arrival!r} needs 'load.rates', e.g. rates = [10, 20, 40]")
+    values["rates"] = tuple(sorted(float(r) for r in rates))
+    process = values.get("arrival_process", "poisson")
+    if process not in ARRIVAL_PROCESSES:
+        raise ScenarioError(
+            f"{path}: 'load.arrival_process' must be one of {', '.join(map(repr, ARRIVAL_PROCESSES))}, got {process!r}"
+        )
+    if "max_users" in values:
+        _positive(values["max_users"], "load.max_users", path, integer=True)
+        if values["max_users"] > MAX_OPEN_USERS:
+            raise ScenarioError(f"{path}: 'load.max_users' is at most {MAX_OPEN_USERS}, got {values['max_users']!r}")
+    if "max_lateness_s" in values:
+        _positive(values["max_lateness_s"], "load.max_lateness_s", path)
+    if "slo_p99_ms" in values:
+        _positive(values["slo_p99_ms"], "load.slo_p99_ms", path)
+        values["slo_p99_ms"] = float(values["slo_p99_ms"])
 
 
 def _build_servers(value: Any, path: Path) -> tuple[ServerConfig, ...]:

@@ -59,16 +59,21 @@ class StepFiles:
         )
 
 
-def command(config: RunConfig, url: str, users: int, files: StepFiles) -> list[str]:
+def command(config: RunConfig, url: str, users: int, files: StepFiles, rate: float | None = None) -> list[str]:
+    """One step's Locust: ``users`` in a closed loop, or, given a ``rate``, open arrivals at that many requests per
+    second taken by a pool of ``load.max_users`` users (``users`` is then ignored; see the locustfile)."""
     load = config.load
     hard_limit = max(1, round(config.step_seconds() + 10))
+    if rate is not None:
+        users = load.max_users
     return [
         sys.executable, "-m", "locust",
         "--locustfile", str(LOCUSTFILE),
         "--headless",
         "--host", url,
         "--users", str(users),
-        "--spawn-rate", str(users),  # every user at once: a burst
+        "--spawn-rate", str(users),  # every user at once: a burst (open: the whole pool, idle until arrivals)
+        *(_open_arrivals(config, rate) if rate is not None else []),
         "--run-time", f"{hard_limit}s",  # safety net; the locustfile ends the window itself
         "--stop-timeout", f"{load.drain_s:g}",
         "--warmup", f"{load.warmup_s:g}",
@@ -107,6 +112,16 @@ def burst_command(
         "--warmup", "0",
         "--measure", "0",
         *_common(config, files),
+    ]  # fmt: skip
+
+
+def _open_arrivals(config: RunConfig, rate: float) -> list[str]:
+    load = config.load
+    return [
+        "--arrival", "open",
+        "--rate", f"{rate:g}",
+        "--arrival-process", load.arrival_process,
+        "--max-lateness", f"{load.max_lateness_s:g}",
     ]  # fmt: skip
 
 
@@ -155,10 +170,13 @@ def run_step(
     folder: Path,
     cpus: frozenset[int],
     tick: Callable[[float], None] | None = None,
+    rate: float | None = None,
 ) -> StepFiles:
-    """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress."""
+    """Run Locust to completion (or kill it at its deadline). ``tick`` gets the seconds elapsed, for progress.
+    With a ``rate``, open arrivals at that rate instead of ``users`` in a closed loop."""
     files = StepFiles.inside(folder)
-    return run_locust(command(config, url, users, files), files, folder, cpus, deadline(config.step_seconds()), tick)
+    cmd = command(config, url, users, files, rate)
+    return run_locust(cmd, files, folder, cpus, deadline(config.step_seconds()), tick)
 
 
 def deadline(load_seconds: float) -> float:

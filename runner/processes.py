@@ -36,6 +36,11 @@ class CpuPlan:
     def pinned(self) -> bool:
         return bool(self.client and self.server)
 
+    @property
+    def server_core_count(self) -> int:
+        """The cores the server can use: those it is pinned to, or every one when nothing is pinned."""
+        return len(self.server) or os.cpu_count() or 1
+
 
 def plan_cpus(pin: bool, server_cores: int) -> CpuPlan:
     """Give the server the last ``server_cores`` cores this process may use and the client every other one (so

@@ -344,6 +344,8 @@ class Request(NamedTuple):
     ok: bool
     handler_ms: float = math.nan
     pool_ms: float = math.nan
+    # Open arrivals only: when the request was scheduled to start (NaN in a closed loop, and in older logs).
+    scheduled_s: float = math.nan
 
     @property
     def end_s(self) -> float:
@@ -406,8 +408,9 @@ def _read_raw_with_ids(path: Path) -> list[tuple[Request, str]]:
                     float(row["response_ms"]),
                     row["endpoint"],
                     row["ok"] == "1",
-                    _optional_ms(row.get("handler_ms")),
-                    _optional_ms(row.get("pool_ms")),
+                    _optional_number(row.get("handler_ms")),
+                    _optional_number(row.get("pool_ms")),
+                    _optional_number(row.get("scheduled_epoch_s")),
                 )
                 rows.append((parsed, row.get("request_id") or ""))
     except FileNotFoundError:
@@ -421,7 +424,7 @@ def _read_raw_with_ids(path: Path) -> list[tuple[Request, str]]:
     return rows
 
 
-def _optional_ms(text: str | None) -> float:
+def _optional_number(text: str | None) -> float:
     """An optional column: empty, or absent from an older log, is NaN."""
     return float(text) if text else math.nan
 

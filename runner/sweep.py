@@ -25,11 +25,12 @@ from runner.environment import describe
 from runner.files import log_tail
 from runner.loadgen import LoadError, StepFiles, run_step
 from runner.numbers import fmt_ms
+from runner.open_figures import OpenFigures, open_figures
 from runner.postgres import Database, StepWatch
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.progress import SweepProgress, step_label
 from runner.servers import RunningServer, ServerError, command, proxy_command, serve, server_env
-from runner.stats import OutputError, read_window, step_figures
+from runner.stats import OutputError, StepFigures, read_window, step_figures
 from runner.view import RunView
 from simdb.database import DRIVER_ENV
 
@@ -43,10 +44,17 @@ class Step:
     users: int
     # 1-based; the first repeat is what a run without repeats measures, under the same folder name.
     repeat: int = 1
+    # Open arrivals at this many requests per second (runner/open_loop.py) instead of ``users`` in a closed loop;
+    # ``users`` is then the pool that takes them.
+    rate: float | None = None
+    # Where an open step's folder goes under raw/: its experiment's ("open", or "capacity" for the search's probes).
+    group: str = "open"
 
     @property
     def folder_name(self) -> str:
         suffix = f"-r{self.repeat}" if self.repeat > 1 else ""
+        if self.rate is not None:
+            return f"{self.group}/{self.server.name}/rate{self.rate:g}{suffix}"
         return f"{self.server.name}/u{self.users:04d}{suffix}"
 
     @property
@@ -56,6 +64,9 @@ class Step:
 
 
 def plan_steps(config: RunConfig) -> list[Step]:
+    """The closed loop's steps; none when the scenario's arrivals are open only (runner/open_loop.py has those)."""
+    if not config.load.closed:
+        return []
     return [
         Step(server, users, repeat)
         for users in config.load.users
@@ -118,6 +129,7 @@ def measure_step(
         "workers": step.server.workers,
         "users": step.users,
         "repeat": step.repeat,
+        **({"arrival": "open", "rate": step.rate} if step.rate is not None else {}),
         "status": "failed",
         "error": None,
         "files": os.path.relpath(folder, run_dir),
@@ -144,8 +156,12 @@ def measure_step(
             watching(database) as db,
         ):
             try:
-                files = run_step(config, server.url, step.users, folder, cpus.client, tick)
-                figures = step_figures(files.json, files.raw, files.meta)
+                files = run_step(config, server.url, step.users, folder, cpus.client, tick, step.rate)
+                figures: StepFigures | OpenFigures = (
+                    step_figures(files.json, files.raw, files.meta)
+                    if step.rate is None
+                    else open_figures(files.raw, files.meta)
+                )
             except (LoadError, OutputError) as error:
                 record["error"] = _with_faults(_with_server_log(str(error), server, started_pids, log), db)
                 return record
@@ -168,7 +184,9 @@ def measure_step(
         server_cpu_pct=server_cpu,
         server_rss_mb=server_rss,
         server_pss_mb=pss,
-        saturated=saturation(
+        saturated="generator"
+        if isinstance(figures, OpenFigures) and figures.generator_behind
+        else saturation(
             figures.client_cpu_pct,
             # nginx in front shares the server's cores: together they fill them.
             server_cpu if server_cpu is None else server_cpu + (record.get("proxy_cpu_pct") or 0.0),

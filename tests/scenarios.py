@@ -15,6 +15,7 @@ think_time_s = [{think_min}, {think_max}]
 request_timeout_s = 10
 page_weight = 4
 short_weight = 1
+{load}
 
 [workload]
 user_lookup_ms = {user_ms}
@@ -58,6 +59,7 @@ DEFAULTS: dict[str, object] = {
     "short_ms": 5,
     "sync_workers": 2,
     "burst": "",
+    "load": "",  # more lines of [load]
     "database": "",  # more lines of [database]
     "sync_server": "",  # more lines of each server's table
     "async_server": "",

@@ -6,6 +6,7 @@ Pure: the commands are built and read, never run (a real step is in tests/test_i
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from runner.loadgen import LOCUSTFILE, StepFiles, client_env, command, distribut
 URL = "http://127.0.0.1:8123"
 # Off unless asked for: the runner only ever loads this machine, so it never passes it.
 NOT_PASSED = {"--allow-remote-host"}
+# Passed only to an open-arrival step (a closed step leaves them at their closed-loop defaults).
+OPEN_ONLY = {"--arrival", "--rate", "--arrival-process", "--max-lateness"}
 
 
 def value_of(cmd: list[str], flag: str) -> str:
@@ -55,8 +58,25 @@ def test_every_option_of_the_locustfile_is_passed_explicitly(config: RunConfig, 
     cmd = command(config, URL, 20, StepFiles.inside(tmp_path))
     options = locustfile_options()
     assert "--progress-file" in options
-    assert options - NOT_PASSED <= set(cmd)
-    assert not NOT_PASSED & set(cmd)
+    assert options >= OPEN_ONLY
+    assert options - NOT_PASSED - OPEN_ONLY <= set(cmd)
+    assert not (NOT_PASSED | OPEN_ONLY) & set(cmd)
+    open_cmd = command(config, URL, 20, StepFiles.inside(tmp_path), rate=12.5)
+    assert options - NOT_PASSED <= set(open_cmd)
+
+
+def test_an_open_step_sends_its_rate_to_a_pool_of_max_users(config: RunConfig, tmp_path: Path) -> None:
+    open_config = replace(
+        config, load=replace(config.load, max_users=300, arrival_process="constant", max_lateness_s=0.5)
+    )
+    cmd = command(open_config, URL, 20, StepFiles.inside(tmp_path), rate=12.5)
+    assert value_of(cmd, "--arrival") == "open"
+    assert value_of(cmd, "--rate") == "12.5"
+    assert value_of(cmd, "--arrival-process") == "constant"
+    assert value_of(cmd, "--max-lateness") == "0.5"
+    # The pool, not the closed loop's user count, and every user at once: they wait idle for arrivals.
+    assert value_of(cmd, "--users") == "300"
+    assert value_of(cmd, "--spawn-rate") == "300"
 
 
 def test_the_command_carries_the_step_and_its_files(config: RunConfig, tmp_path: Path) -> None:
