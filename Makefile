@@ -19,7 +19,7 @@ export RESUME ?=
 export DURATION ?= 300
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install benchmark quick timeline burst slow-clients soak test test-fast lint plots reference compare serve-sync serve-async lock clean-venv postgres-server nginx
+.PHONY: help install benchmark quick timeline burst slow-clients open capacity soak test test-fast lint plots reference compare serve-sync serve-async lock clean-venv postgres-server nginx
 
 help:
 	@echo "make benchmark [SCENARIO=name|path]  run a scenario (default: default), charts and report in results/"
@@ -28,6 +28,8 @@ help:
 	@echo "make timeline                        two pages and a short request together, on one worker each side"
 	@echo "make burst [SCENARIO=default]       the burst over time alone: 5 users, 500 at once, 5 again"
 	@echo "make slow-clients [SCENARIO=behind-proxy]  K slow connections against each server while its users run"
+	@echo "make open [SCENARIO=open-default]  open arrivals alone: each server at each [load] rate, latency from the schedule"
+	@echo "make capacity [SCENARIO=default]    the highest rate each server sustains with p99 under [load] slo_p99_ms"
 	@echo "make soak [DURATION=300]             async server at 500 users; fails on any failed request or >10% memory growth"
 	@echo "make test                            unit, contract and integration tests (installs what it needs)"
 	@echo "make lint                            ruff and mypy"
@@ -74,6 +76,14 @@ slow-clients: $(STAMP)
 	if grep -qE '^[[:space:]]*proxy[[:space:]]*=[[:space:]]*"nginx"' "$$file" 2>/dev/null; \
 	then $(MAKE) --no-print-directory nginx || exit 1; fi; \
 	set -x; $(PY) -m runner.slow_clients "$$scenario"
+
+# Without SCENARIO on the command line or in the environment, open arrivals run the rates of open-default.
+open: $(STAMP)
+	@scenario="$$SCENARIO"; [ "$(origin SCENARIO)" = file ] && scenario=open-default; \
+	set -x; $(PY) -m runner.open_loop "$$scenario"
+
+capacity: $(STAMP)
+	$(PY) -m runner.capacity "$$SCENARIO"
 
 soak: $(STAMP)
 	$(PY) -m runner.soak --duration "$$DURATION"

@@ -27,11 +27,13 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from runner import files, model, store
 from runner.config import ServerConfig
 from runner.numbers import fmt, fmt_ms, is_finite
-from runner.view import RunView, figure_of, is_ok, kind_text, shown_round, slots_text, slow_client_runs
+from runner.store import is_ok
+from runner.view import RunView, figure_of, kind_text, shown_round, slots_text, slow_client_runs
 
 CHARTS_DIR = store.CHARTS_DIR  # under a run (or experiment) folder
 CHART_FILES = {
@@ -42,6 +44,7 @@ CHART_FILES = {
     "burst": "burst.png",
     "slow_clients": "slow_clients.png",
     "soak": "soak.png",
+    "open": "open_latency.png",
 }
 DPI = 120
 SYNC_COLOURS = ("#d95f02", "#e6ab02", "#a6761d", "#e7298a")
@@ -566,6 +569,135 @@ def slow_clients_figure(data: Mapping[str, Any]) -> Figure:
 
 def slow_clients_chart(data: Mapping[str, Any], path: Path) -> Path:
     return save_figure(slow_clients_figure(data), path)
+
+
+def has_open(data: Mapping[str, Any] | None) -> bool:
+    """Whether the open-arrival experiment's data (as :func:`runner.open_loop.measure` saves it) has a server with
+    at least one step, measured or failed: a step is something to draw even without figures."""
+    servers = (data or {}).get("servers") or {}
+    return any(isinstance(s, Mapping) and s.get("steps") for s in servers.values())
+
+
+OPEN_FOOTER = (
+    "model: M/G/k on each server's bottleneck with each request class's own time (Allen-Cunneen's approximation, "
+    "runner/open_model.py), drawn up to its last stable rate; costs outside it (HTTP, the network, the load "
+    "generator) put measured points above it. Each step is drawn at the rate it was scheduled at; latency is timed "
+    "from when each request was due, so a request that waited for a free sender counts that wait."
+)
+
+
+def _scheduled(step: Mapping[str, Any], key: str) -> float | None:
+    """One of a step's percentiles timed from the scheduled start (``figures.scheduled``), or None where it has
+    none: a failed step may have no figures at all, and a log axis cannot show zero either."""
+    value = ((step.get("figures") or {}).get("scheduled") or {}).get(key)
+    return float(value) if is_finite(value) and value > 0 else None
+
+
+def _generator_limited(step: Mapping[str, Any]) -> bool:
+    """The load generator could not keep the schedule (the sweep's saturation verdict ``"generator"``): the step
+    measured the client as much as the server."""
+    return step.get("saturated") == "generator"
+
+
+def _open_server(ax: Axes, name: str, server: Mapping[str, Any], colour: str) -> tuple[list[float], set[str]]:
+    """One server's lines on the open-arrival chart: measured p99 (solid) and p50 (dashed) through the steps that
+    measured the server, the model's two (dotted), and a hollow marker per step that did not. Returns the measured
+    figures drawn (to fit the axis to) and which kinds of bad step were drawn ("failed", "limited")."""
+    steps = sorted(server["steps"], key=lambda s: float(s["rate"]))
+    good = [s for s in steps if s.get("status") == "ok" and not _generator_limited(s)]
+    measured: list[float] = []
+    for key, linestyle, what in (("p99_ms", "-", "p99"), ("p50_ms", "--", "p50")):
+        points = [(float(s["rate"]), v) for s in good if (v := _scheduled(s, key)) is not None]
+        measured.extend(v for _, v in points)
+        ax.plot([x for x, _ in points], [y for _, y in points], color=colour, linestyle=linestyle, marker="o",
+                markersize=4 if what == "p99" else 3, linewidth=1.6 if what == "p99" else 1.1,
+                label=f"{name} {what}")  # fmt: skip
+        model_points = [
+            (float(p["rate_rps"]), float(p[key]))
+            for p in (server.get("model") or {}).get("curve") or []
+            if p.get("stable", True) and is_finite(p.get(key)) and p[key] > 0 and is_finite(p.get("rate_rps"))
+        ]
+        ax.plot([x for x, _ in model_points], [y for _, y in model_points], color=colour, linestyle=":",
+                linewidth=0.9, alpha=0.9, label=f"{name} model {what}")  # fmt: skip
+    bad: set[str] = set()
+    for step in (s for s in steps if not any(s is g for g in good)):
+        kind = "failed" if step.get("status") != "ok" else "limited"
+        bad.add(kind)
+        rate = float(step["rate"])
+        shown = [v for key in ("p50_ms", "p99_ms") if (v := _scheduled(step, key)) is not None]
+        measured.extend(shown)
+        marker = "s" if kind == "failed" else "o"
+        if shown:
+            ax.plot([rate] * len(shown), shown, color=colour, marker=marker, markerfacecolor="none", linestyle="none",
+                    markersize=7, markeredgewidth=1.4, label=f"{name} {kind}")  # fmt: skip
+        else:
+            # No figures to place it by: on the chart's floor (x in data, y in axes), where it is still seen.
+            ax.plot([rate], [0.03], transform=ax.get_xaxis_transform(), clip_on=False, color=colour, marker=marker,
+                    markerfacecolor="none", linestyle="none", markersize=7, markeredgewidth=1.4,
+                    label=f"{name} {kind}, no figures")  # fmt: skip
+    return measured, bad
+
+
+def open_latency_figure(data: Mapping[str, Any]) -> Figure:
+    """Latency against offered load, per server: the measured p50 (dashed) and p99 (solid) from each request's
+    scheduled start, the model's p50 and p99 (thin dotted, same colour), and the p99 target when there is one.
+
+    Only steps that measured the server (status ok, the generator keeping up) are joined by lines: a failed step
+    (hollow square), or one where the generator could not send at the rate asked (hollow circle), is a marker on its
+    own, at its percentiles when it has them and on the floor of the chart when it has none, so it is seen without
+    passing for a point on the curve. The model's p99 climbs without bound near capacity, so the latency axis stops
+    a little above the highest measured figure or the target, and the model's lines run off its top there.
+    """
+    servers = [(name, s) for name, s in data.get("servers", {}).items() if s.get("steps")]
+    colours = kind_colours((name, s.get("kind", "")) for name, s in servers)
+    fig = new_figure(10, 6.2)
+    ax = fig.subplots()
+    handles: list[Artist] = []
+    measured: list[float] = []
+    bad: set[str] = set()
+    for name, server in servers:
+        drawn, bad_here = _open_server(ax, name, server, colours[name])
+        measured += drawn
+        bad |= bad_here
+        handles.append(Line2D([], [], color=colours[name], marker="o", markersize=4,
+                              label=f"{name} ({server.get('kind', '?')})"))  # fmt: skip
+    handles += [
+        Line2D([], [], color="dimgrey", marker="o", markersize=4, label="p99 measured"),
+        Line2D([], [], color="dimgrey", linestyle="--", marker="o", markersize=3, label="p50 measured"),
+        Line2D([], [], color="dimgrey", linestyle=":", label="model p50 and p99 (M/G/k)"),
+    ]
+    if "failed" in bad:
+        handles.append(Line2D([], [], color="dimgrey", marker="s", markerfacecolor="none", linestyle="none",
+                              label="failed step"))  # fmt: skip
+    if "limited" in bad:
+        handles.append(Line2D([], [], color="dimgrey", marker="o", markerfacecolor="none", linestyle="none",
+                              label="generator-limited step (fell behind its schedule)"))  # fmt: skip
+    target = data.get("slo_p99_ms")
+    if is_finite(target) and target > 0:
+        handles.append(ax.axhline(float(target), color="black", linestyle="-.", linewidth=1.0,
+                                  label=f"target p99 {float(target):g} ms"))  # fmt: skip
+        measured.append(float(target))
+    ax.set_yscale("log")
+    # Ticks at 1, 2 and 5 per decade, as plain milliseconds: a decade or two of latency with only 100 and 1000
+    # labelled cannot be read.
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if measured:
+        # The model's lines rise without bound near capacity: keep the axis on what was measured.
+        ax.set_ylim(top=max(measured) * 2.5)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("offered rate (requests/s, Poisson arrivals, as scheduled)")
+    ax.set_ylabel("latency from the scheduled start, ms (log scale)")
+    ax.grid(alpha=0.3, which="both")
+    fig.suptitle("Latency against offered load (open arrivals, latency from the scheduled start)", fontsize=11)
+    fitted_legend(fig, handles, fontsize=7, above=ax)
+    footer(fig, OPEN_FOOTER)
+    return fig
+
+
+def open_latency_chart(data: Mapping[str, Any], path: Path) -> Path:
+    return save_figure(open_latency_figure(data), path)
 
 
 def soak_figure(

@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, experiment, files, postgres, proxy, render, slow_clients, store, timeline
+from runner import burst, capacity, experiment, files, open_loop, postgres, proxy, render, slow_clients, store, timeline
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.processes import plan_cpus
 from runner.servers import ServerError
@@ -58,11 +58,12 @@ def describe_plan(config: RunConfig) -> str:
     for server in config.servers:
         lines.append(f"  server {server.name}: {server.server}, {server.describe()} ({server.kind})")
     load = config.load
-    lines.append(
-        f"  users {list(load.users)}; warm-up {load.warmup_s:g} s, window {load.measure_s:g} s, "
-        f"drain up to {load.drain_s:g} s; think time {load.think_time_s[0]:g}-{load.think_time_s[1]:g} s"
-    )
-    steps = len(load.users) * load.repeats * len(config.servers)
+    if load.closed:
+        lines.append(
+            f"  users {list(load.users)}; warm-up {load.warmup_s:g} s, window {load.measure_s:g} s, "
+            f"drain up to {load.drain_s:g} s; think time {load.think_time_s[0]:g}-{load.think_time_s[1]:g} s"
+        )
+    steps = len(load.users) * load.repeats * len(config.servers) if load.closed else 0
     if load.repeats > 1:
         lines.append(f"  each step measured {load.repeats} times, each time with a fresh server and Locust run")
     lines.append(f"  {steps} steps, at most ~{steps * (config.step_seconds() + 3) / 60:.1f} min")
@@ -79,6 +80,13 @@ def describe_plan(config: RunConfig) -> str:
             f"  then slow clients on each server: K = {', '.join(map(str, sc.counts))} at {sc.users} users "
             f"(at most ~{len(config.servers) * per_server / 60:.1f} min)"
         )
+    if load.open:
+        open_steps = len(load.rates) * len(config.servers)
+        lines.append(
+            f"  then {open_loop.describe(config)} ({open_steps} steps, at most "
+            f"~{open_steps * (config.step_seconds() + 3) / 60:.1f} min)"
+        )
+        lines.append(f"  then the {capacity.describe(config)}")
     for applied in config.overrides:
         lines.append(f"  override: {applied}")
     return "\n".join(lines)
@@ -167,6 +175,10 @@ def _run(config: RunConfig, resume: Path | None, console: Console, err: Console)
             code = _after_sweep(burst.EXPERIMENT, serving, current, console, err, database)
         if code == 0 and config.slow_clients.counts:
             code = _after_sweep(slow_clients.EXPERIMENT, serving, current, console, err, database)
+        if code == 0 and config.load.open:
+            code = _after_sweep(open_loop.EXPERIMENT, serving, current, console, err, database)
+        if code == 0 and config.load.open:
+            code = _after_sweep(capacity.EXPERIMENT, serving, current, console, err, database)
         return code, current, render.render(current.dir)
 
 

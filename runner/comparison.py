@@ -33,7 +33,8 @@ from typing import Any
 from runner import store
 from runner.numbers import is_finite, is_number
 from runner.stats import CONFIDENCE, rate_interval
-from runner.view import RunView, is_ok
+from runner.store import is_ok
+from runner.view import RunView
 
 NOT_SIGNIFICANT = "not significant"
 SPREAD_UNKNOWN = "spread unknown"

@@ -27,8 +27,11 @@ from typing import Any
 
 from runner import files, store
 from runner.loadgen import StepFiles
+from runner.open_figures import open_figures
+from runner.open_view import open_records
 from runner.stats import COMPRESSED_SUFFIX, OutputError, step_figures
-from runner.view import RunView, is_ok
+from runner.store import is_ok
+from runner.view import RunView
 
 # How many differing figures one error lists before it only counts the rest, and how much of each value it shows.
 SHOWN_DIFFERENCES = 5
@@ -106,7 +109,8 @@ def step_sources(run_dir: Path, record: Mapping[str, Any]) -> StepSources | None
 def measured_sources(view: RunView) -> list[tuple[dict[str, Any], StepSources]]:
     """Every measured step with its files; empty when no measured step keeps any. ResultsError when some keep
     theirs and others do not, naming the first that does not."""
-    found = [(record, step_sources(view.path, record)) for record in view.records if is_ok(record)]
+    records = [*view.records, *open_records(view.doc)]
+    found = [(record, step_sources(view.path, record)) for record in records if is_ok(record)]
     kept = [(record, sources) for record, sources in found if sources is not None]
     if kept and len(kept) < len(found):
         record = next(r for r, sources in found if sources is None)
@@ -155,9 +159,15 @@ def recomputed(view: RunView) -> Mapping[str, Any]:
     doc = copy.deepcopy(dict(view.doc))
     # Record objects of the copy, in the same order as the view's: the recomputation replaces their figures.
     copies = {id(original): copied for original, copied in zip(view.records, doc["steps"], strict=True)}
+    copies |= {id(original): copied for original, copied in zip(open_records(view.doc), open_records(doc), strict=True)}
     for record, found in sources:
         try:
-            fresh = stored_form(step_figures(found.json, found.raw, found.meta).to_dict())
+            figures = (
+                open_figures(found.raw, found.meta)
+                if record.get("arrival") == "open"
+                else step_figures(found.json, found.raw, found.meta)
+            )
+            fresh = stored_form(figures.to_dict())
         except OutputError as error:
             raise store.ResultsError(f"{view.record_name(record)}: {error}") from None
         differing = differences(record.get("figures"), fresh)

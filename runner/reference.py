@@ -36,6 +36,7 @@ from pathlib import Path
 
 from runner import charts, recompute, render, store
 from runner.config import ROOT
+from runner.open_view import open_records
 from runner.stats import COMPRESSED_SUFFIX
 from runner.sweep import DATABASE_RESOURCES_FILE, RESOURCES_FILE
 from runner.view import RunView
@@ -91,7 +92,7 @@ def _exists(path: Path) -> bool:
 def _step_files(view: RunView) -> list[tuple[Path, recompute.StepSources]]:
     """Each step record's folder (relative to the run) and Locust files; a complete run has every step's."""
     found: list[tuple[Path, recompute.StepSources]] = []
-    for record in view.records:
+    for record in [*view.records, *open_records(view.doc)]:
         sources = recompute.step_sources(view.path, record)
         if sources is None:
             raise Refused(

@@ -32,7 +32,7 @@ class ExperimentFile:
     file_format: str
     what: str  # how a message names the file
     drawable: Callable[[Mapping[str, Any] | None], bool]
-    draw: Callable[[Mapping[str, Any], Path], Path]
+    draw: Callable[[Mapping[str, Any], Path], Path] | None  # None: the experiment has no chart of its own
     chart: str
 
 
@@ -43,7 +43,11 @@ BURST = ExperimentFile(store.BURST_FILE, store.BURST_FORMAT, "burst file", chart
 SLOW_CLIENTS = ExperimentFile(store.SLOW_CLIENTS_FILE, store.SLOW_CLIENTS_FORMAT, "slow-client file",
                               charts.has_slow_clients, charts.slow_clients_chart,
                               charts.CHART_FILES["slow_clients"])  # fmt: skip
-EXPERIMENTS = (TIMELINE, BURST, SLOW_CLIENTS)
+OPEN = ExperimentFile(store.OPEN_FILE, store.OPEN_FORMAT, "open-arrival file", charts.has_open,
+                      charts.open_latency_chart, charts.CHART_FILES["open"])  # fmt: skip
+# The capacity search's probes are open steps, read in the report; the number needs no chart of its own.
+CAPACITY = ExperimentFile(store.CAPACITY_FILE, store.CAPACITY_FORMAT, "capacity file", lambda data: False, None, "")
+EXPERIMENTS = (TIMELINE, BURST, SLOW_CLIENTS, OPEN, CAPACITY)
 
 
 def _with_svg(png: Path) -> list[Path]:
@@ -73,7 +77,7 @@ def render_experiment(folder: Path) -> list[Path]:
     """Redraw the chart of each experiment file in ``folder``. Returns the files written."""
     written: list[Path] = []
     for experiment, data in _experiments(Path(folder)):
-        if experiment.drawable(data):
+        if experiment.draw is not None and experiment.drawable(data):
             written += _with_svg(experiment.draw(data, Path(folder) / charts.CHARTS_DIR / experiment.chart))
     return written
 
@@ -102,6 +106,9 @@ def render(run_dir: Path) -> list[Path]:
     if charts.has_slow_clients(view.slow_clients):
         assert view.slow_clients is not None
         written += _with_svg(charts.slow_clients_chart(view.slow_clients, folder / charts.CHART_FILES["slow_clients"]))
+    if charts.has_open(view.open):
+        assert view.open is not None
+        written += _with_svg(charts.open_latency_chart(view.open, folder / charts.CHART_FILES["open"]))
     store.write_summary(view.path, view.summary_rows())
     written.append(view.path / store.SUMMARY_FILE)
     text = report.markdown(view)

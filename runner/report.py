@@ -21,10 +21,12 @@ from runner.numbers import fmt, fmt_ms, is_number
 from runner.report_drivers import driver_section
 from runner.report_experiments import burst_section, slow_clients_section, timeline_section
 from runner.report_model import BOUND_TEXT, model_section, why
+from runner.report_open import capacity_headline, capacity_section, open_section
 from runner.report_proxy import proxy_section
 from runner.report_tables import endpoint_table, resource_table, results_table, spread_section, time_split_table
 from runner.stats import rate_interval
-from runner.view import Record, RunView, figure_of, is_ok, slots_text
+from runner.store import is_ok
+from runner.view import Record, RunView, figure_of, slots_text
 from simdb.database import SIMULATED_DRIVER
 
 CLIENT_LIMIT_NOTE = (
@@ -447,6 +449,7 @@ def markdown(view: RunView) -> str:
     if config.description:
         lines += [config.description.strip(), ""]
     lines += _banner(view)
+    lines += capacity_headline(view)
     lines += ["## Reading", ""]
     for paragraph in reading(view):
         lines += [paragraph, ""]
@@ -454,6 +457,8 @@ def markdown(view: RunView) -> str:
     lines += timeline_section(view)
     lines += burst_section(view)
     lines += slow_clients_section(view)
+    lines += open_section(view)
+    lines += capacity_section(view)
     lines += ["## Results per user level", ""]
     lines += results_table(view)
     lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]

@@ -14,7 +14,8 @@ from typing import Any
 
 from runner import expected, explain
 from runner.numbers import DASH, fmt, fmt_ms, is_number
-from runner.view import RunView, is_ok, slots_text
+from runner.store import is_ok
+from runner.view import RunView, slots_text
 
 # What runs out when a resource bounds a server, as the report names it.
 BOUND_TEXT = {

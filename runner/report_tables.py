@@ -14,7 +14,8 @@ from runner import repeats
 from runner.expected import cpu_ms_per_request
 from runner.numbers import DASH, fmt, fmt_ms, is_finite, ratio
 from runner.stats import POOL_WAITED_MS
-from runner.view import RunView, is_ok
+from runner.store import is_ok
+from runner.view import RunView
 
 
 def _row(cells: list[str]) -> str:

@@ -31,6 +31,10 @@ BURST_FILE = "burst.json"
 BURST_FORMAT = "sync-async-bench/burst"
 SLOW_CLIENTS_FILE = "slow_clients.json"
 SLOW_CLIENTS_FORMAT = "sync-async-bench/slow-clients"
+OPEN_FILE = "open.json"
+OPEN_FORMAT = "sync-async-bench/open"
+CAPACITY_FILE = "capacity.json"
+CAPACITY_FORMAT = "sync-async-bench/capacity"
 EXPERIMENT_VERSION = 1
 # The files Locust writes for the runner (loadtests/locustfile.py): the window and the client's CPU, and the live
 # counts the progress line reads.
@@ -41,6 +45,20 @@ LOCUST_FILES_VERSION = 1
 CHARTS_DIR = "charts"
 SUMMARY_FILE = "summary.csv"
 
+# The columns only an open row fills (a closed row leaves them empty). An open row's p50..max are from the scheduled
+# start; sent_* are the same requests from the actual send.
+OPEN_SUMMARY_COLUMNS = (
+    "rate",
+    "offered_rps",
+    "dropped",
+    "lost_pct",
+    "p99_all_ms",
+    "sent_p50_ms",
+    "sent_p95_ms",
+    "sent_p99_ms",
+    "generator_p99_ms",
+    "capacity_rps",
+)
 SUMMARY_COLUMNS = (
     "server",
     "kind",
@@ -82,7 +100,15 @@ SUMMARY_COLUMNS = (
     "outside_mean_ms",
     "pool_mean_ms",
     "pool_waited_pct",
+    # "closed" (a user level of the sweep) or "open" (a rate of open arrivals: runner/open_loop.py).
+    "arrival",
+    *OPEN_SUMMARY_COLUMNS,
 )
+
+
+def is_ok(record: Mapping[str, Any] | None) -> bool:
+    """A step that was measured (as opposed to failed, or never reached)."""
+    return record is not None and record.get("status") == "ok"
 
 
 class ResultsError(Exception):

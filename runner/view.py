@@ -21,17 +21,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner import expected, model, repeats, stats, store
+from runner import expected, model, open_view, repeats, stats, store
 from runner.config import RunConfig, ServerConfig, config_from_dict
 from runner.numbers import is_finite
+from runner.store import is_ok
 
 Record = dict[str, Any]
 StepKey = tuple[str, int]
-
-
-def is_ok(record: Mapping[str, Any] | None) -> bool:
-    """A step that was measured (as opposed to failed, or never reached)."""
-    return record is not None and record.get("status") == "ok"
 
 
 def slots_text(spec: ServerConfig, short: bool = False) -> str:
@@ -167,6 +163,18 @@ class RunView:
         data = self.doc.get("slow-clients")
         return data if isinstance(data, Mapping) else None
 
+    @property
+    def open(self) -> Mapping[str, Any] | None:
+        """The open arrivals' data (runner/open_loop.py), when the run measured them."""
+        data = self.doc.get("open")
+        return data if isinstance(data, Mapping) else None
+
+    @property
+    def capacity(self) -> Mapping[str, Any] | None:
+        """The capacity search's data (runner/capacity.py), when the run measured it."""
+        data = self.doc.get("capacity")
+        return data if isinstance(data, Mapping) else None
+
     def headline_setup(self) -> str:
         """One line under every chart: what the scenario asks of each request, and on what machine."""
         config, meta = self.config, self.metadata
@@ -227,6 +235,8 @@ class RunView:
         return f"{server} at {users} users" + (f" (repeat {repeat})" if self.planned_repeats > 1 else "")
 
     def record_name(self, record: Mapping[str, Any]) -> str:
+        if record.get("arrival") == "open":  # open arrivals (or a capacity probe): named by its rate
+            return f"{record['server']} at {float(record['rate']):g} requests/s (open arrivals)"
         return self.step_name(*repeats.step_key(record))
 
     # --- the model beside every step ----------------------------------------------------------------------------
@@ -275,6 +285,7 @@ class RunView:
                 "workers": step["workers"],
                 "users": step["users"],
                 "status": step["status"],
+                "arrival": "closed",
                 "requests": latency.get("requests"),
                 "failures": latency.get("failures"),
                 "unfinished": figures.get("unfinished"),
@@ -312,7 +323,7 @@ class RunView:
                     little_error_pct=e.little_error_pct,
                 )
             rows.append(row)
-        return rows
+        return rows + open_view.summary_rows(self.open, self.capacity)
 
     # --- small readings several readers share -------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -322,5 +323,175 @@ def test_the_same_data_draws_the_same_svg(tmp_path: Path) -> None:
 def test_the_soak_chart_is_saved_where_the_soak_report_shows_it(tmp_path: Path) -> None:
     target = tmp_path / charts.CHARTS_DIR / charts.CHART_FILES["soak"]
     assert charts.soak_chart(soak_series(), SOAK_SERVER, SOAK_TITLE, 50.0, 10.0, target) == target
+    assert target.read_bytes()[:8] == PNG_SIGNATURE
+    assert target.with_suffix(".svg").is_file()
+
+
+# --- latency against offered load (open arrivals) ------------------------------------------------------------------
+
+
+def open_step(
+    server: str, rate: float, p50: float, p99: float, status: str = "ok", saturated: str = ""
+) -> dict[str, Any]:
+    """One step of the open-arrival experiment as runner/open_loop.py's ``measure`` saves it (the sweep's record
+    with open figures); ``sent`` figures differ from ``scheduled`` ones so a chart drawing the wrong ones is
+    caught, and a failed step has no figures at all."""
+    step: dict[str, Any] = {
+        "server": server,
+        "rate": rate,
+        "status": status,
+        "error": None if status == "ok" else "Traceback ...\nRuntimeError: the server died",
+        "saturated": saturated,
+        "server_cpu_pct": 45.0,
+    }
+    if status == "ok":
+        step["figures"] = {
+            "offered_rps": rate * 0.98,
+            "rps": rate * 0.97,
+            "scheduled": {"p50_ms": p50, "p95_ms": (p50 + p99) / 2, "p99_ms": p99},
+            "sent": {"p50_ms": p50 * 0.9, "p95_ms": (p50 + p99) / 2 * 0.9, "p99_ms": p99 * 0.9},
+            "dropped": 0,
+            "lost_pct": 0.0,
+            "p99_all_ms": p99,
+            "generator_behind": saturated == "generator",
+        }
+    return step
+
+
+def open_model(capacity: float, curve: list[dict[str, Any]]) -> dict[str, Any]:
+    """A server's saved model: its calibration and capacities beside the curve the chart draws."""
+    return {
+        "cpu_per_request_ms": 9.6,
+        "calibrated_on": 2,
+        "capacity_rps": capacity,
+        "bottleneck": "slots",
+        "slo_capacity_rps": capacity * 0.8,
+        "curve": curve,
+    }
+
+
+def open_data(slo: float | None = 500.0) -> dict[str, Any]:
+    """The open experiment as saved: a sync server that fails at the highest rate (no figures) and is
+    client-saturated (still measured) at its middle one, and an event loop whose generator fell behind at its
+    highest, each with a model curve that ends in an unstable point the chart must leave out."""
+    return {
+        "slo_p99_ms": slo,
+        "rates": [10.0, 20.0, 40.0, 50.0, 100.0],
+        "process": "poisson",
+        "max_users": 1000,
+        "servers": {
+            SYNC: {
+                "kind": "sync",
+                "setup": "gunicorn, 3 sync workers",
+                "steps": [
+                    open_step(SYNC, 20.0, 110.0, 400.0, saturated="client"),
+                    open_step(SYNC, 10.0, 100.0, 180.0),  # out of order: the chart sorts by rate
+                    open_step(SYNC, 40.0, 0.0, 0.0, status="failed"),
+                ],
+                "model": open_model(
+                    33.3,
+                    [
+                        {"rate_rps": 10.0, "p50_ms": 70.0, "p99_ms": 450.0, "mean_ms": 90.0, "stable": True},
+                        {"rate_rps": 30.0, "p50_ms": 150.0, "p99_ms": 1500.0, "mean_ms": 300.0, "stable": True},
+                        {"rate_rps": 40.0, "p50_ms": None, "p99_ms": None, "mean_ms": None, "stable": False},
+                    ],
+                ),
+            },
+            ASYNC: {
+                "kind": "async",
+                "setup": "uvicorn, 1 worker",
+                "steps": [
+                    open_step(ASYNC, 50.0, 95.0, 150.0),
+                    open_step(ASYNC, 100.0, 110.0, 280.0, saturated="generator"),
+                ],
+                "model": open_model(
+                    122.0,
+                    [
+                        {"rate_rps": 50.0, "p50_ms": 90.0, "p99_ms": 160.0, "mean_ms": 95.0, "stable": True},
+                        {"rate_rps": 110.0, "p50_ms": 150.0, "p99_ms": 600.0, "mean_ms": 200.0, "stable": True},
+                    ],
+                ),
+            },
+        },
+    }
+
+
+def test_open_latency_draws_measured_p50_and_p99_from_the_scheduled_start_beside_the_model() -> None:
+    data = open_data()
+    fig = charts.open_latency_figure(data)
+    (ax,) = fig.axes
+    colours = charts.kind_colours((name, s["kind"]) for name, s in data["servers"].items())
+    (sync_p99,) = lines(ax, colours[SYNC], "-")
+    (sync_p50,) = lines(ax, colours[SYNC], "--")
+    # From the scheduled start, not the send; the failed step left out, the client-saturated one still measured.
+    assert xs(sync_p99) == [10.0, 20.0] and ys(sync_p99) == [180.0, 400.0]
+    assert ys(sync_p50) == [100.0, 110.0]
+    assert all(line.get_marker() == "o" for line in (sync_p99, sync_p50))
+    model_p99, model_p50 = lines(ax, colours[SYNC], ":")
+    assert xs(model_p99) == [10.0, 30.0] and ys(model_p99) == [450.0, 1500.0]  # the unstable point is left out
+    assert ys(model_p50) == [70.0, 150.0]
+    (async_p99,) = lines(ax, colours[ASYNC], "-")
+    assert xs(async_p99) == [50.0]  # the generator-limited step is not joined to the curve
+    hollow = {str(line.get_label()): line for line in ax.get_lines() if line.get_markerfacecolor() == "none"}
+    assert set(hollow) == {f"{SYNC} failed, no figures", f"{ASYNC} limited"}
+    assert hollow[f"{SYNC} failed, no figures"].get_marker() == "s"
+    assert hollow[f"{ASYNC} limited"].get_marker() == "o" and ys(hollow[f"{ASYNC} limited"]) == [110.0, 280.0]
+    (target,) = [line for line in ax.get_lines() if line.get_label() == "target p99 500 ms"]
+    assert ys(target) == [500.0, 500.0]
+    texts = legend_texts(fig)
+    assert {f"{SYNC} (sync)", f"{ASYNC} (async)", "target p99 500 ms", "failed step"} <= set(texts)
+    assert any(t.startswith("generator-limited step") for t in texts)
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "log"
+    assert fig.get_suptitle() == "Latency against offered load (open arrivals, latency from the scheduled start)"
+    assert "model: M/G/k on each server's bottleneck" in fig.get_supxlabel().replace("\n", " ")
+    assert "model p50 and p99 (M/G/k)" in texts
+
+
+def test_open_latency_without_a_target_or_bad_steps_names_neither() -> None:
+    data = open_data(slo=None)
+    data["servers"][SYNC]["steps"] = data["servers"][SYNC]["steps"][:2]
+    data["servers"][ASYNC]["steps"] = data["servers"][ASYNC]["steps"][:1]
+    fig = charts.open_latency_figure(data)
+    texts = legend_texts(fig)
+    assert not [t for t in texts if t.startswith(("target", "failed", "generator-limited"))]
+    assert not [line for line in fig.axes[0].get_lines() if str(line.get_label()).startswith("target")]
+
+
+def test_open_latency_places_a_failed_step_by_its_figures_when_it_kept_any() -> None:
+    data = open_data()
+    steps = data["servers"][SYNC]["steps"]
+    steps[2]["figures"] = {}  # failed with an empty figures section: still on the floor
+    with_figures = open_step(SYNC, 30.0, 120.0, 900.0)
+    steps.append({**with_figures, "status": "failed", "error": "the window closed early"})
+    fig = charts.open_latency_figure(data)
+    (ax,) = fig.axes
+    hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "none" and line.get_marker() == "s"]
+    placed = {str(line.get_label()): (xs(line), ys(line)) for line in hollow}
+    assert placed[f"{SYNC} failed"] == ([30.0, 30.0], [120.0, 900.0])
+    assert placed[f"{SYNC} failed, no figures"][0] == [40.0]
+    (sync_p99,) = lines(ax, charts.kind_colours([(SYNC, "sync"), (ASYNC, "async")])[SYNC], "-")
+    assert xs(sync_p99) == [10.0, 20.0]  # neither failed step joins the curve
+
+
+def test_open_latency_keeps_its_text_inside_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_readable(charts.open_latency_figure(open_data()), monkeypatch)
+
+
+def test_has_open_only_with_a_step_to_draw() -> None:
+    assert charts.has_open(open_data())
+    empties: list[dict[str, Any] | None] = [
+        None,
+        {},
+        {"servers": {}},
+        {"slo_p99_ms": 500.0, "servers": {SYNC: {"kind": "sync", "steps": []}}},
+    ]
+    for empty in empties:
+        assert not charts.has_open(empty)
+
+
+def test_the_open_latency_chart_is_saved_with_its_svg(tmp_path: Path) -> None:
+    target = tmp_path / charts.CHARTS_DIR / charts.CHART_FILES["open"]
+    assert target.name == "open_latency.png"  # the name the open experiment's report links to
+    assert charts.open_latency_chart(open_data(), target) == target
     assert target.read_bytes()[:8] == PNG_SIGNATURE
     assert target.with_suffix(".svg").is_file()

@@ -1,0 +1,236 @@
+"""The report's sections on open arrivals: latency against offered load, the capacity within the target, and the
+closed loop's percentiles beside the open loop's at the same throughput.
+
+Each reading states a rule that could have come out the other way and applies it to every server in the table:
+
+* **Where p99 leaves the target**: the lowest measured rate whose p99 over every arrival (a lost one slower than
+  any answer) is over the target, between the last rate that passed and it; against the model's capacity under
+  the target, which either falls in that interval or does not, and the report says which.
+* **What the closed loop hid**: for each closed step, the open step whose offered rate is within
+  ``SAME_THROUGHPUT`` of the closed step's throughput. The closed loop "hid the queue" when the open p95 (from the
+  scheduled start) is above the closed p95's 95% interval, "overstated it" when below, and agrees otherwise. The
+  rule is on the p95 because that is the highest percentile a closed step keeps an interval for.
+"""
+
+from __future__ import annotations
+
+from runner.numbers import DASH, fmt, fmt_ms, is_finite
+from runner.open_view import Capacity, OpenServer, OpenStep, capacities, open_servers
+from runner.open_view import headline as capacity_headline_text
+from runner.store import is_ok
+from runner.view import RunView, kind_text
+
+# An open step is "at the same throughput" as a closed step when its offered rate is within this share of the
+# closed step's completed requests per second: near enough that the server is as busy, far enough apart that a
+# sweep of a handful of rates finds a partner for most closed steps.
+SAME_THROUGHPUT = 0.15
+
+
+def capacity_headline(view: RunView) -> list[str]:
+    """The line that heads the report when the run searched for each server's capacity."""
+    data = view.capacity
+    if data is None:
+        return []
+    if data.get("error"):
+        return [f"> **Capacity:** the search could not run: {str(data['error']).splitlines()[0]}", ""]
+    return [f"> **{capacity_headline_text(data)}**", ""]
+
+
+def _lost(step: OpenStep) -> str:
+    f = step.figures
+    parts = [f"{f.get(key)} {word}" for key, word in (("failed", "failed"), ("dropped", "dropped"),
+             ("unfinished", "unanswered")) if f.get(key)]  # fmt: skip
+    return ", ".join(parts) if parts else "0"
+
+
+def _model_cell(server: OpenServer, rate: float, key: str) -> str:
+    point = server.model_at(rate)
+    return fmt_ms(point.get(key)) if point else "unstable"
+
+
+def open_table(server: OpenServer) -> list[str]:
+    """One server's open steps: offered load, throughput, latency from the schedule and from the send, losses,
+    the generator's own lateness and the model beside them."""
+    lines = [
+        f"**{server.name}** ({kind_text(server.kind)}):",
+        "",
+        "| rate asked | offered | completed/s | p50 | p99 | p99 from send | lost | generator p99 | model p50 | "
+        "model p99 | server CPU |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for step in server.steps:
+        if not step.ok:
+            first = (step.record.get("error") or "failed").splitlines()[0]
+            lines.append(f"| {step.rate:g} | failed: {first} |" + " |" * 9)
+            continue
+        flag = " ‡" if step.record.get("saturated") == "generator" else ""
+        cpu = step.record.get("server_cpu_pct")
+        lines.append(
+            f"| {step.rate:g}{flag} | {fmt(step.figure('offered_rps'))} | {fmt(step.figure('rps'))} | "
+            f"{fmt_ms(step.latency('p50_ms'))} | {fmt_ms(step.latency('p99_ms'))} | "
+            f"{fmt_ms(step.latency('p99_ms', 'sent'))} | {_lost(step)} | "
+            f"{fmt_ms(step.figures.get('generator_p99_ms'))} | "
+            f"{_model_cell(server, step.rate, 'p50_ms')} | {_model_cell(server, step.rate, 'p99_ms')} | "
+            f"{fmt(cpu, 0) + '%' if is_finite(cpu) else DASH} |"
+        )
+    return [*lines, ""]
+
+
+def leaves_text(server: OpenServer, slo: float) -> str:
+    """Where one server's p99 leaves the target, measured and by the model, and whether the two agree."""
+    ok = [s for s in server.steps if s.ok]
+    first_over = server.leaves_target(slo)
+    model_cap = server.model.get("slo_capacity_rps")
+    bottleneck = server.model.get("bottleneck", "?")
+    capacity = server.model.get("capacity_rps")
+    model_text = (
+        f"the model puts it at {fmt(model_cap)} requests/s, its {bottleneck} saturating at {fmt(capacity)}"
+        if is_finite(model_cap)
+        else "the model says no rate meets the target"
+    )
+    if not ok:
+        return f"**{server.name}**: no rate was measured."
+    if first_over is None:
+        return (
+            f"**{server.name}** kept p99 within {slo:g} ms at every rate measured, up to {ok[-1].rate:g} requests/s; "
+            f"{model_text}"
+            + (". The model agrees: that is above every rate measured." if not is_finite(model_cap)
+               or model_cap >= ok[-1].rate else ", below the highest rate measured: the model is pessimistic here.")
+        )  # fmt: skip
+    below = [s for s in ok if s.rate < first_over.rate]
+    low = below[-1].rate if below else 0.0
+    p99 = first_over.figures.get("p99_all_ms")
+    over = f"p99 {fmt_ms(p99)}" if p99 is not None else f"{fmt(first_over.figure('lost_pct'))}% of arrivals lost"
+    if is_finite(model_cap) and low <= model_cap <= first_over.rate:
+        verdict = "inside that interval: the model agrees"
+    elif is_finite(model_cap):
+        side = "above" if model_cap > first_over.rate else "below"
+        verdict = f"{side} that interval: the model and the measurement disagree"
+    else:
+        verdict = "while the measurement found rates within the target: they disagree"
+    return (
+        f"**{server.name}** leaves the target between {low:g} and {first_over.rate:g} requests/s ({over} at "
+        f"{first_over.rate:g}); {model_text}, {verdict}."
+    )
+
+
+def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
+    """Closed steps beside the open step at the same throughput: the closed loop's p95 and p99, the open loop's
+    from the schedule, and the p95 ratio judged against the closed p95's interval."""
+    rows = []
+    for record in sorted(view.records, key=lambda r: int(r["users"])):
+        if record["server"] != server.name or not is_ok(record):
+            continue
+        rps = float(record["figures"]["rps"])
+        partners = [s for s in server.steps if s.ok and abs(s.rate - rps) <= SAME_THROUGHPUT * rps]
+        if rps <= 0 or not partners:
+            continue
+        step = min(partners, key=lambda s: abs(s.rate - rps))
+        latency = record["figures"]["latency"]
+        closed_p95, closed_p99 = latency.get("p95_ms"), latency.get("p99_ms")
+        interval = latency.get("p95_ci_ms")
+        open_p95, open_p99 = step.latency("p95_ms"), step.latency("p99_ms")
+        if interval and open_p95 is not None:
+            if open_p95 > interval[1]:
+                judged = "hid the queue"
+            elif open_p95 < interval[0]:
+                judged = "overstated it"
+            else:
+                judged = "agrees, within chance"
+        else:
+            judged = DASH
+        rows.append(
+            f"| {record['users']} | {fmt(rps)} | {fmt_ms(closed_p95)} | {fmt_ms(closed_p99)} | {step.rate:g} | "
+            f"{fmt_ms(open_p95)} | {fmt_ms(open_p99)} | {judged} |"
+        )
+    if not rows:
+        return []
+    return [
+        f"**{server.name}**:",
+        "",
+        "| users (closed) | completed/s | closed p95 | closed p99 | open rate | open p95 | open p99 | closed loop |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+    ]
+
+
+def open_section(view: RunView) -> list[str]:
+    """Open arrivals, when the run measured them."""
+    data = view.open
+    if data is None:
+        return []
+    title = "## Open arrivals: latency against offered load"
+    if data.get("error"):
+        return [title, "", f"The open arrivals could not be measured: {str(data['error']).splitlines()[0]}", ""]
+    slo = float(data.get("slo_p99_ms") or view.config.load.slo_p99_ms)
+    servers = open_servers(data)
+    lines = [
+        title,
+        "",
+        f"Requests arrive at a set rate whatever the server does ({data.get('process')} arrivals), taken by a pool of "
+        f"up to {data.get('max_users')} Locust users; an arrival that no user could send within "
+        f"{fmt(data.get('max_lateness_s'))} s is dropped and counted. Latency is counted from each request's "
+        "**scheduled** start, which is what a visitor waits; the p99 from the actual send, what a closed-loop tool "
+        "reports, is beside it. Each step is a fresh server, a warm-up and a "
+        f"{fmt(data.get('measure_s'))} s window; the model is M/G/k on each server's bottleneck (Allen-Cunneen) "
+        "(runner/open_model.py), calibrated on the server's own open steps. ‡ the load generator fell behind its "
+        "schedule (its p99 lateness over 20 ms): the client, not the server, limited that step.",
+        "",
+        "![Latency against offered load](charts/open_latency.png)",
+        "",
+        *[leaves_text(server, slo) + "\n" for server in servers],
+    ]
+    for server in servers:
+        lines += open_table(server)
+    if view.records:
+        hidden = [row for server in servers for row in hidden_rows(view, server)]
+        if hidden:
+            lines += [
+                "### What the closed loop hid",
+                "",
+                f"Each closed step beside the open step whose offered rate is within {SAME_THROUGHPUT:.0%} of the "
+                "closed step's throughput: the same server, as busy. The closed loop **hid the queue** where the "
+                "open p95 (from the scheduled start) is above the 95% interval of the closed p95, and **overstated "
+                "it** where below; otherwise they agree within chance.",
+                "",
+                *hidden,
+            ]
+    return lines
+
+
+def capacity_section(view: RunView) -> list[str]:
+    """The capacity search, when the run made one: each server's number, the bracket it started from, and how the
+    measurements narrowed it."""
+    data = view.capacity
+    if data is None or data.get("error"):
+        return []
+    slo = float(data.get("slo_p99_ms") or view.config.load.slo_p99_ms)
+    lines = [
+        "## Capacity within the target",
+        "",
+        f"The highest rate of open arrivals each server sustained with p99 from the scheduled start within {slo:g} ms "
+        f"over a full {fmt(data.get('measure_s'))} s window, a failed, dropped or unanswered arrival counting as "
+        "slower than any answer. The search started from a bracket around the model's capacity (CPU per request "
+        f"at its fallback), checked both ends by measurement, narrowed to {data.get('resolution', 0.1):.0%} and "
+        "confirmed the answer with a second fresh measurement (runner/capacity.py).",
+        "",
+        "| server | capacity | confirmed | model | bracket | inside the bracket | probes |",
+        "|---|---:|---|---:|---|---|---:|",
+    ]
+    found: list[Capacity] = capacities(data)
+    for c in found:
+        bracket = f"{fmt(c.bracket[0])}-{fmt(c.bracket[1])}" if c.bracket else DASH
+        inside = {True: "yes", False: "no", None: DASH}[c.within_bracket]
+        number = fmt(c.capacity_rps) if c.capacity_rps is not None else DASH
+        lines.append(
+            f"| {c.server} | {number} | {'yes' if c.confirmed else 'no: ' + (c.bound or '')} | "
+            f"{fmt(c.model_capacity_rps)} | {bracket} | {inside} | {len(c.probes)} |"
+        )
+    lines.append("")
+    for c in found:
+        steps = "; ".join(
+            f"{p['rate']:.1f} {'pass' if p['passed'] else 'fail'} ({p['purpose']}: {p['why']})" for p in c.probes
+        )
+        lines.append(f"- {c.server}: {steps}.")
+    return [*lines, ""]
