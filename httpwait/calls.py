@@ -87,9 +87,10 @@ def timed_out(timeout_s: float) -> UpstreamFailed:
 
 
 def unreachable(error: BaseException) -> UpstreamFailed:
-    """A connection refused, reset or closed before the answer: the name of the error, never its text (which
-    differs by library and may carry addresses)."""
-    return UpstreamFailed(502, f"the upstream could not be reached or closed the connection ({type(error).__name__})")
+    """A connection refused, reset or closed before the answer. The client sees the same words whichever library
+    made the call (their errors differ: httpx's ReadError is aiohttp's ClientOSError); the server's log line names
+    the library's error (the cause)."""
+    return UpstreamFailed(502, "the upstream could not be reached or closed the connection")
 
 
 def timing(started: float, connected: float | None, done: float) -> QueryTiming:
