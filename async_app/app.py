@@ -31,8 +31,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from async_app.settings import AppSettings, die_with_parent
+from httpwait.config import UpstreamConfig
 from pgdb import choose
-from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, WorkloadConfig
+from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, UpstreamFailed, WorkloadConfig
 from simdb import workload as wl
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def create_app(
     workload: WorkloadConfig | None = None,
     settings: AppSettings | None = None,
     driver: str | None = None,
+    upstream: UpstreamConfig | None = None,
 ) -> FastAPI:
     """Build the app. Settings not passed in are read from the environment once, here, and never again."""
     settings = settings or AppSettings.from_env()
@@ -113,12 +115,12 @@ def create_app(
     # endpoints, opened in the loop; the blocking face for the others, opened in a thread as it will be used.
     db: choose.AsyncFace | choose.BlockingFace
     if settings.endpoints == "async":
-        aio = db = choose.async_database(database, driver)
+        aio = db = choose.async_database(database, driver, upstream)
         page, short = async_endpoints(aio, defaults)
         open_db: Step = aio.open_async
         close_db: Step = aio.close_async
     else:
-        blocking = db = choose.blocking_database(database, driver)
+        blocking = db = choose.blocking_database(database, driver, upstream)
         page, short = (def_endpoints if settings.endpoints == "def" else blocking_endpoints)(blocking, defaults)
 
         async def open_db() -> None:
@@ -174,6 +176,11 @@ def create_app(
     async def database_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
         log.warning("503: %s (%r)", error.detail, error.__cause__)
         return answer(error.body(), 503)
+
+    @app.exception_handler(UpstreamFailed)
+    async def upstream_failed(request: Request, error: UpstreamFailed) -> Response:
+        log.warning("%d: %s (%r)", error.status, error.detail, error.__cause__)
+        return answer(error.body(), error.status)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:

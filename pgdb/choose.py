@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Protocol, TypeVar, cast
 
+from httpwait.aio import AiohttpUpstream, AsyncHttpxUpstream
+from httpwait.blocking import HttpxUpstream
+from httpwait.config import DEFAULT_CLIENT, UpstreamConfig
 from pgdb.aio import AsyncpgDatabase, AsyncPsycopgDatabase, AsyncSqlAlchemyDatabase
 from pgdb.blocking import PsycopgDatabase, SqlAlchemyDatabase
 from pgdb.queries import Latency, seconds
@@ -51,21 +55,54 @@ ASYNC_DRIVERS: dict[str, Callable[..., AsyncFace]] = {
 }
 
 
+# The upstream's clients (backend = "http"), by the same names httpwait.config lists for each face.
+BLOCKING_CLIENTS: dict[str, Callable[..., BlockingFace]] = {
+    "httpx": HttpxUpstream,
+    "httpx-per-request": partial(HttpxUpstream, per_request=True),
+}
+ASYNC_CLIENTS: dict[str, Callable[..., AsyncFace]] = {
+    "httpx": AsyncHttpxUpstream,
+    "aiohttp": AiohttpUpstream,
+    "httpx-per-request": partial(AsyncHttpxUpstream, per_request=True),
+    "aiohttp-per-request": partial(AiohttpUpstream, per_request=True),
+}
+
+
 def driver_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """The server's driver as the runner hands it over (``SIMDB_DRIVER``); unset or empty means none given."""
     env = os.environ if environ is None else environ
     return env.get(ENV_DRIVER) or None
 
 
-def blocking_database(config: DatabaseConfig, driver: str | None) -> BlockingFace:
-    """The face a thread waits on: the simulated database, psycopg's pool or the SQLAlchemy ORM."""
+def blocking_database(
+    config: DatabaseConfig, driver: str | None, upstream: UpstreamConfig | None = None
+) -> BlockingFace:
+    """The face a thread waits on: the simulated database, psycopg's pool, the SQLAlchemy ORM, or an httpx client
+    calling the upstream (``upstream``: its settings; None reads them from the environment, as a server does)."""
+    if config.backend == "http" and driver != SIMULATED_DRIVER:
+        return _client(config, driver, upstream, BLOCKING_CLIENTS, "blocking")
     return _face(config, driver, BLOCKING_DRIVERS, "blocking")
 
 
-def async_database(config: DatabaseConfig, driver: str | None) -> AsyncFace:
-    """The face an event loop awaits: the simulated database, psycopg's async pool, asyncpg or SQLAlchemy's
-    AsyncSession."""
+def async_database(config: DatabaseConfig, driver: str | None, upstream: UpstreamConfig | None = None) -> AsyncFace:
+    """The face an event loop awaits: the simulated database, psycopg's async pool, asyncpg, SQLAlchemy's
+    AsyncSession, or an httpx or aiohttp client calling the upstream."""
+    if config.backend == "http" and driver != SIMULATED_DRIVER:
+        return _client(config, driver, upstream, ASYNC_CLIENTS, "awaitable")
     return _face(config, driver, ASYNC_DRIVERS, "awaitable")
+
+
+def _client(
+    config: DatabaseConfig,
+    driver: str | None,
+    upstream: UpstreamConfig | None,
+    clients: Mapping[str, Callable[..., Face]],
+    kind: str,
+) -> Face:
+    """The named client's face of ``kind`` (httpx when none is named), with the upstream's settings and the
+    scenario's jitter spread as the simulated database spreads it."""
+    make = _driver(clients, driver or DEFAULT_CLIENT, kind)
+    return make(upstream or UpstreamConfig.from_env(), latency=_latency(config))
 
 
 def _face(config: DatabaseConfig, driver: str | None, drivers: Mapping[str, Callable[..., Face]], kind: str) -> Face:
@@ -84,7 +121,8 @@ def _face(config: DatabaseConfig, driver: str | None, drivers: Mapping[str, Call
 def _no_driver(config: DatabaseConfig, driver: str | None) -> DatabaseConfig:
     if driver:
         raise ConfigError(
-            f'{ENV_DRIVER}={driver!r} applies only to the postgres backend; this server is on "{config.backend}"'
+            f"{ENV_DRIVER}={driver!r} applies only to the postgres and http backends; this server is on "
+            f'"{config.backend}"'
         )
     return config
 

@@ -18,7 +18,19 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from runner import burst, capacity, experiment, files, open_loop, postgres, proxy, render, slow_clients, store, timeline
+from runner import (
+    backends,
+    burst,
+    capacity,
+    experiment,
+    files,
+    open_loop,
+    proxy,
+    render,
+    slow_clients,
+    store,
+    timeline,
+)
 from runner.config import OVERRIDES, RunConfig, ScenarioError, load_config, resume_config
 from runner.processes import plan_cpus
 from runner.servers import ServerError
@@ -152,8 +164,8 @@ def _run(config: RunConfig, resume: Path | None, console: Console, err: Console)
         # The database (PostgreSQL only) is ready and checked before a new run's folder exists, and stays up until
         # the report is written; leaving this block by any path stops it.
         try:
-            database = held.enter_context(postgres.run_database(config, cpus.client))
-        except (ScenarioError, postgres.DatabaseError) as error:
+            database = held.enter_context(backends.run_backend(config, cpus.client))
+        except (ScenarioError, *backends.BackendError) as error:
             err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
             return 2, None, []
         except KeyboardInterrupt:
@@ -167,7 +179,7 @@ def _run(config: RunConfig, resume: Path | None, console: Console, err: Console)
         else:
             current = resume_run(config, resume, store.load_run(resume), cpus, database)
         # The servers get the database's effective URL; run.json keeps the scenario's, masked.
-        serving = postgres.served(config, database)
+        serving = backends.served(config, database)
         code = _sweep(serving, current, console, err, database)
         if code == 0:
             code = _after_sweep(timeline.EXPERIMENT, serving, current, console, err, database)
@@ -188,7 +200,7 @@ def _after_sweep(
     current: Run,
     console: Console,
     err: Console,
-    database: postgres.Database | None = None,
+    database: backends.Backend | None = None,
 ) -> int:
     """After a complete sweep: the timeline, the burst over time, then slow clients, each saved into its section of
     run.json.
@@ -212,7 +224,7 @@ def _after_sweep(
 
 
 def _sweep(
-    config: RunConfig, current: Run, console: Console, err: Console, database: postgres.Database | None = None
+    config: RunConfig, current: Run, console: Console, err: Console, database: backends.Backend | None = None
 ) -> int:
     """Run the sweep; an interruption or a server that cannot start still leaves a report of what was measured."""
     try:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from async_app.settings import ANYIO_THREAD_LIMIT
+from httpwait.config import ASYNC_CLIENTS, BLOCKING_CLIENTS, CLIENT_TEXT, DEFAULT_CLIENT, UpstreamConfig
 from simdb import ConfigError, DatabaseConfig, WorkloadConfig
 from simdb.database import ASYNC_DRIVERS, BLOCKING_DRIVERS, DEFAULT_DRIVER, SIMULATED_DRIVER
 
@@ -84,11 +85,22 @@ DRIVERS: dict[Mode, tuple[str, ...]] = {
     "def": (*BLOCKING_DRIVERS, SIMULATED_DRIVER),
     "blocking": (*BLOCKING_DRIVERS, SIMULATED_DRIVER),
 }
+# The upstream's clients each mode can use (backend = "http"), by the same rule: a blocking client for a thread that
+# waits (and for the blocking mistake: a sync client inside async def), an awaitable one for an event loop.
+HTTP_DRIVERS: dict[Mode, tuple[str, ...]] = {
+    "sync": (*BLOCKING_CLIENTS, SIMULATED_DRIVER),
+    "gthread": (*BLOCKING_CLIENTS, SIMULATED_DRIVER),
+    "gevent": (SIMULATED_DRIVER,),
+    "async": (*ASYNC_CLIENTS, SIMULATED_DRIVER),
+    "def": (*BLOCKING_CLIENTS, SIMULATED_DRIVER),
+    "blocking": (*BLOCKING_CLIENTS, SIMULATED_DRIVER),
+}
 DRIVER_TEXT: dict[str, str] = {
     "psycopg": "psycopg 3 pool",
     "asyncpg": "asyncpg pool",
     "sqlalchemy": "SQLAlchemy ORM session",
     SIMULATED_DRIVER: "simulated database, no connection",
+    **CLIENT_TEXT,
 }
 # Connections the harness itself holds on the database during a run (the schema check, the activity sampler).
 HARNESS_CONNECTIONS = 2
@@ -251,7 +263,8 @@ class ServerConfig:
     connections: int | None = None
     endpoints: Endpoints | None = None
     thread_limit: int | None = None
-    # The PostgreSQL driver (backend = "postgres" only; build_config fills in the default): see DRIVERS.
+    # The PostgreSQL driver or the upstream's client (backend = "postgres" or "http"; build_config fills in the
+    # default): see DRIVERS and HTTP_DRIVERS.
     driver: str | None = None
     # Seconds an idle connection is kept open; 0 = keep-alive off. Not for the sync worker (see keep_alive_text).
     keep_alive_s: int | None = None
@@ -292,8 +305,8 @@ class ServerConfig:
                 object.__setattr__(self, key, default)
             elif not _whole_positive(value):
                 raise ServerSettingError(key, f"must be a whole number > 0, got {value!r}")
-        if self.driver is not None and self.driver not in DRIVERS[mode]:
-            known = " | ".join(f'"{d}"' for d in DRIVERS[mode]) or "none (not with PostgreSQL)"
+        if self.driver is not None and self.driver not in (*DRIVERS[mode], *HTTP_DRIVERS[mode]):
+            known = " | ".join(f'"{d}"' for d in dict.fromkeys((*DRIVERS[mode], *HTTP_DRIVERS[mode])))
             raise ServerSettingError("driver", f"is {self.driver!r}; {self.server} {mode} takes {known}")
         self._check_keep_alive(mode)
         self._check_proxy()
@@ -509,6 +522,8 @@ class RunConfig:
     burst: BurstConfig = field(default_factory=BurstConfig)
     slow_clients: SlowClientsConfig = field(default_factory=SlowClientsConfig)
     overrides: tuple[str, ...] = ()
+    # The upstream service and its clients (backend = "http" only; the defaults otherwise).
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
 
     @property
     def results_root(self) -> Path:
@@ -578,6 +593,8 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         burst=_burst_from_dict(data.get("burst")),
         # Runs saved before the slow-client experiment existed have none.
         slow_clients=_slow_clients_from_dict(data.get("slow_clients")),
+        # Runs saved before the upstream existed have none.
+        upstream=UpstreamConfig(**data["upstream"]) if data.get("upstream") else UpstreamConfig(),
     )
 
 
@@ -782,7 +799,9 @@ def apply_overrides(
 
 # --- validation ------------------------------------------------------------------------------------------------
 
-TOP_KEYS = {"name", "description", "load", "workload", "database", "servers", "run", "burst", "slow_clients"}
+TOP_KEYS = {
+    "name", "description", "load", "workload", "database", "servers", "run", "burst", "slow_clients", "upstream",
+}  # fmt: skip
 # Counts cross into server processes as text and are read back as int there, so they must be whole here.
 WHOLE_NUMBER_KEYS = {"listing_rows", "capacity", "seed", "pool_size", "max_connections"}
 # The database's settings that are not numbers, and the type each must have.
@@ -1037,20 +1056,54 @@ def build_config(data: Mapping[str, Any], path: Path, sha256: str, overrides: tu
         overrides=overrides,
         burst=_build_burst(_table(data, "burst", path), path),
         slow_clients=_build_slow_clients(_table(data, "slow_clients", path), path),
+        upstream=_build_upstream(_table(data, "upstream", path), database, load, path),
     )
+
+
+# The [upstream] keys a scenario may set (``url`` is the harness's own service's, handed to the servers).
+UPSTREAM_KEYS = {f.name for f in fields(UpstreamConfig)} - {"url"}
+
+
+def _build_upstream(table: dict[str, Any], database: DatabaseConfig, load: LoadConfig, path: Path) -> UpstreamConfig:
+    """[upstream]: only with backend = "http", every key checked and named, and a call's timeout shorter than the
+    client's, so Locust sees the app's 504 rather than its own timeout."""
+    if not table:
+        return UpstreamConfig()
+    if database.backend != "http":
+        raise ScenarioError(f'{path}: [upstream] applies only to [database] backend = "http"')
+    _check_keys("upstream.", table, UPSTREAM_KEYS, path)
+    try:
+        upstream = UpstreamConfig(**table)
+    except ConfigError as error:
+        raise ScenarioError(f"{path}: upstream.{error}") from None
+    if upstream.timeout_s >= load.request_timeout_s:
+        raise ScenarioError(
+            f"{path}: 'upstream.timeout_s' ({upstream.timeout_s:g} s) must be shorter than 'load.request_timeout_s' "
+            f"({load.request_timeout_s:g} s), or the client gives up before the app can answer 504"
+        )
+    return upstream
 
 
 def _servers_for(database: DatabaseConfig, servers: tuple[ServerConfig, ...], path: Path) -> tuple[ServerConfig, ...]:
     """Each server's driver, as the backend needs: none with the simulated database, the default one where a
-    PostgreSQL server names none (so run.json says which ran), and no gevent worker with PostgreSQL."""
+    PostgreSQL or http server names none (so run.json says which ran), and no gevent worker with either."""
+    if database.backend == "http":
+        return tuple(
+            _http_driver(spec, f"{path}: servers[{index}] ({spec.name})") for index, spec in enumerate(servers)
+        )
     out = []
     for index, spec in enumerate(servers):
         where = f"{path}: servers[{index}] ({spec.name})"
         if database.backend != "postgres":
             if spec.driver is not None:
-                raise ScenarioError(f'{where}: driver applies only to [database] backend = "postgres"')
+                raise ScenarioError(f'{where}: driver applies only to [database] backend = "postgres" or "http"')
             out.append(spec)
             continue
+        if spec.driver is not None and spec.driver not in DRIVERS[spec.mode]:
+            known = " | ".join(f'"{d}"' for d in DRIVERS[spec.mode])
+            raise ScenarioError(
+                f"{where}: driver {spec.driver!r} is not a PostgreSQL driver; {spec.mode} takes {known}"
+            )
         if spec.driver is None and DEFAULT_DRIVER not in DRIVERS[spec.mode]:
             raise ScenarioError(
                 f"{where}: {spec.server} {spec.mode} cannot wait on PostgreSQL (no driver yields to it); "
@@ -1058,6 +1111,22 @@ def _servers_for(database: DatabaseConfig, servers: tuple[ServerConfig, ...], pa
             )
         out.append(spec if spec.driver is not None else replace(spec, driver=DEFAULT_DRIVER))
     return tuple(out)
+
+
+def _http_driver(spec: ServerConfig, where: str) -> ServerConfig:
+    """An http server's client: one its mode can wait on, httpx where none is named."""
+    allowed = HTTP_DRIVERS[spec.mode]
+    if spec.driver is None:
+        if DEFAULT_CLIENT not in allowed:
+            raise ScenarioError(
+                f"{where}: {spec.server} {spec.mode} cannot call the upstream (no client yields to it); "
+                f'driver = "{SIMULATED_DRIVER}" measures it on the simulated database beside the others'
+            )
+        return replace(spec, driver=DEFAULT_CLIENT)
+    if spec.driver not in allowed:
+        known = " | ".join(f'"{d}"' for d in allowed)
+        raise ScenarioError(f"{where}: driver {spec.driver!r} is not an upstream client; {spec.mode} takes {known}")
+    return spec
 
 
 def load_config(
@@ -1103,7 +1172,7 @@ def resume_config(
     # Compared as recorded (a saved URL's password is masked); the resumed run keeps the URL given now.
     changed = [
         name
-        for name in ("load", "workload", "database", "servers", "burst", "slow_clients")
+        for name in ("load", "workload", "database", "servers", "burst", "slow_clients", "upstream")
         if current.to_dict()[name] != config.to_dict()[name]
     ]
     changed += [

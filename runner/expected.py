@@ -13,7 +13,7 @@ measurement than the one being predicted shows:
 * **Slots** come from the server's configuration (``ServerConfig.slots``); **cores** are the ones the server
   was pinned to (or the machine's when pinning was off), at most one per process, since a Python process runs
   its Python code on one core at a time; the **database capacity** is per process, so ``capacity x processes``
-  (with PostgreSQL, ``pool_size x processes``).
+  (with PostgreSQL, ``pool_size x processes``); the upstream service's ``capacity`` is one for all processes.
 * **Think time** is the mean of Locust's uniform think time; the mix is the scenario's task weights.
 
 Efficiency is measured throughput over the model's: 1.0 is the model met, below it the server (or the harness)
@@ -127,18 +127,32 @@ def system(config: RunConfig, spec: ServerConfig, calibration: Calibration, core
         )
     if load.short_weight > 0:
         mix.append(model.RequestClass("short", load.short_weight, workload.short_query_ms / 1000, overhead_s))
-    # The database's capacity per process: the simulated pool (0: none), or a real pool of pool_size connections.
-    database = config.database
-    real = database.backend == "postgres" and spec.driver != SIMULATED_DRIVER
-    capacity = database.pool_size if real else database.capacity
     return model.System(
         demand=model.Demand(think_s=load.think_mean_s, mix=tuple(mix)),
         server=model.Server(
-            slots=spec.slots,
-            cpus=max(1, min(cores, spec.processes)),
-            db_connections=capacity * spec.processes if capacity > 0 else None,
+            slots=spec.slots, cpus=max(1, min(cores, spec.processes)), db_connections=waits_capacity(config, spec)
         ),
     )
+
+
+def waits_capacity(config: RunConfig, spec: ServerConfig) -> int | None:
+    """How many of the server's waits can be in progress at once (None: no limit), the model's database resource.
+
+    The database's capacity is per process: the simulated pool (0: none), or a real pool of pool_size connections.
+    The upstream service's capacity is one for all the processes (they call the same service), and each process's
+    client pool (its max_connections, or the library's own 100) caps its own calls; a client per call has no pool.
+    """
+    database = config.database
+    if database.backend == "http" and spec.driver != SIMULATED_DRIVER:
+        upstream = config.upstream
+        limits = [upstream.capacity] if upstream.capacity > 0 else []
+        if spec.driver is not None and not spec.driver.endswith("-per-request"):
+            per_process = upstream.aiohttp_limit if spec.driver == "aiohttp" else upstream.httpx_limits[0]
+            limits.append(per_process * spec.processes)
+        return min(limits) if limits else None
+    real = database.backend == "postgres" and spec.driver != SIMULATED_DRIVER
+    capacity = database.pool_size if real else database.capacity
+    return capacity * spec.processes if capacity > 0 else None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import files, postgres, proxy, render, store
+from runner import backends, files, proxy, render, store
 from runner.config import RunConfig, ScenarioError, load_config
 from runner.processes import CpuPlan, plan_cpus
 from runner.servers import ServerError
@@ -92,8 +92,8 @@ def run(
         # A PostgreSQL scenario's database is ready and checked before the folder exists, and stopped on the way
         # out whatever happens (the simulated database needs nothing: None).
         try:
-            database = held.enter_context(postgres.run_database(config, cpus.client))
-        except (ScenarioError, postgres.DatabaseError) as error:
+            database = held.enter_context(backends.run_backend(config, cpus.client))
+        except (ScenarioError, *backends.BackendError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -102,7 +102,7 @@ def run(
         run_dir = store.new_run_dir(config.results_root, f"{config.name}-{experiment.name}")
         print(experiment.describe(config))
         try:
-            data = experiment.measure(postgres.served(config, database), cpus, run_dir / experiment.raw)
+            data = experiment.measure(backends.served(config, database), cpus, run_dir / experiment.raw)
         except ServerError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -649,6 +649,7 @@ class StepWatch:
     cpu: TreeSampler | None
     activity: ActivitySampler
     pid: int | None
+    resources_file: str = "database_resources.csv"  # where the step keeps its CPU samples (runner.sweep)
 
     def figures(self, bounds: tuple[float, float] | None) -> dict[str, float | int | None]:
         """The step record's database figures over the measured window (None where not measured)."""

@@ -39,13 +39,14 @@ from runner.config import ROOT
 from runner.open_view import open_records
 from runner.stats import COMPRESSED_SUFFIX
 from runner.sweep import DATABASE_RESOURCES_FILE, RESOURCES_FILE
+from runner.upstream import RESOURCES_FILE as UPSTREAM_RESOURCES_FILE
 from runner.view import RunView
 
 REFERENCES = ROOT / "results" / "reference"
 # A reference's name is one plain folder name: no path, nothing hidden.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Beside the Locust files, what else of a step folder a reference keeps (each where the step has it).
-SAMPLED_FILES = (RESOURCES_FILE, DATABASE_RESOURCES_FILE)
+SAMPLED_FILES = (RESOURCES_FILE, DATABASE_RESOURCES_FILE, UPSTREAM_RESOURCES_FILE)
 
 
 class Refused(Exception):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from runner import postgres
+from runner import backends
 from runner.config import ROOT, RunConfig, ScenarioError, ServerConfig, ServerType, load_config
 from runner.servers import HOST, command, port_in_use, server_env
 
@@ -75,24 +75,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_server = command(spec, args.port)
     print(f"{spec.name}: {spec.describe()} on http://{HOST}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.chdir(ROOT)
-    if config.database.backend != "postgres":
+    if config.database.backend == "simulated":
         os.execve(argv_server[0], argv_server, server_env(config, spec))  # noqa: S606 (an argument list, no shell)
     return _serve_with_database(config, spec, argv_server)
 
 
 def _serve_with_database(config: RunConfig, spec: ServerConfig, argv_server: list[str]) -> int:
-    """A PostgreSQL scenario: the database (the embedded cluster, or the scenario's server, checked) stays up while
-    the server runs in the foreground, and the cluster is stopped and removed when it ends (Ctrl-C included)."""
+    """A PostgreSQL or upstream scenario: the database (the embedded cluster, or the scenario's server, checked) or
+    the upstream service stays up while the server runs in the foreground, and is stopped (the cluster removed)
+    when it ends (Ctrl-C included)."""
     try:
-        with postgres.run_database(config, frozenset()) as database:
+        with backends.run_backend(config, frozenset()) as database:
             if database is not None:
                 print(f"database: {database.describe()}", file=sys.stderr)
-            env = server_env(postgres.served(config, database), spec)
+            env = server_env(backends.served(config, database), spec)
             try:
                 return subprocess.call(argv_server, env=env, cwd=ROOT)  # the terminal's Ctrl-C reaches it too
             except KeyboardInterrupt:
                 return 130
-    except (ScenarioError, postgres.DatabaseError) as error:
+    except (ScenarioError, *backends.BackendError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from async_app.settings import ANYIO_THREAD_LIMIT, AppSettings
+from httpwait.config import DEFAULT_CLIENT
 from runner.config import ROOT, RunConfig, ServerConfig
 from runner.files import log_tail
 from runner.processes import clean_env, pin_tree, start_group, stop_group, tree
@@ -95,6 +96,9 @@ def server_env(config: RunConfig, spec: ServerConfig) -> dict[str, str]:
     database = config.database.to_env()
     if config.database.backend == "postgres":
         database |= {f"{ENV_PREFIX}URL": config.database.url, DRIVER_ENV: spec.driver or DEFAULT_DRIVER}
+    elif config.database.backend == "http":
+        # The upstream's address (the harness's own service: see runner.upstream.served) and the client's settings.
+        database |= {**config.upstream.to_env(), DRIVER_ENV: spec.driver or DEFAULT_CLIENT}
     return clean_env(**database, **config.workload.to_env(), **app, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
 
 

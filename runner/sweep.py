@@ -20,17 +20,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from runner import files, repeats, store
+from runner.backends import Backend
 from runner.config import RunConfig, ServerConfig
 from runner.environment import describe
 from runner.files import log_tail
 from runner.loadgen import LoadError, StepFiles, run_step
 from runner.numbers import fmt_ms
 from runner.open_figures import OpenFigures, open_figures
-from runner.postgres import Database, StepWatch
+from runner.postgres import StepWatch
 from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
 from runner.progress import SweepProgress, step_label
 from runner.servers import RunningServer, ServerError, command, proxy_command, serve, server_env
 from runner.stats import OutputError, StepFigures, read_window, step_figures
+from runner.upstream import UpstreamWatch
 from runner.view import RunView
 from simdb.database import DRIVER_ENV
 
@@ -110,7 +112,7 @@ def measure_step(
     cpus: CpuPlan,
     tick: Callable[[float], None] | None = None,
     watch: Callable[[Path], None] | None = None,
-    database: Database | None = None,
+    database: Backend | None = None,
 ) -> dict[str, Any]:
     """One step, start to finish. Returns the step's record for ``run.json``; raises ServerError if the server
     cannot start (the run cannot go on without it).
@@ -177,7 +179,7 @@ def measure_step(
     if db is not None:
         record.update(db.figures(bounds))
         if db.cpu is not None:
-            write_samples(folder / DATABASE_RESOURCES_FILE, db.cpu.samples)
+            write_samples(folder / db.resources_file, db.cpu.samples)
     record.update(
         status="ok" if record["error"] is None else "failed",
         figures=figures.to_dict(),
@@ -193,10 +195,17 @@ def measure_step(
             len(cpus.server) or os.cpu_count() or 1,
             client_cpu_max=figures.client_cpu_max_pct,
             client_cores=len(cpus.client),
-            beside_client=record.get("db_cpu_pct") if cpus.client else None,
+            # PostgreSQL and the upstream service are pinned to the client's cores.
+            beside_client=_beside_client(record) if cpus.client else None,
         ),
     )
     return record
+
+
+def _beside_client(record: dict[str, Any]) -> float | None:
+    """CPU on the client's cores besides Locust's: the database's or the upstream's (None: neither measured)."""
+    found = [record[key] for key in ("db_cpu_pct", "upstream_cpu_pct") if record.get(key) is not None]
+    return sum(found) if found else None
 
 
 RESOURCES_FILE = "resources.csv"
@@ -215,8 +224,8 @@ def proxy_sampling(server: RunningServer) -> Iterator[TreeSampler | None]:
 
 
 @contextlib.contextmanager
-def watching(database: Database | None) -> Iterator[StepWatch | None]:
-    """The database's watch over one step; nothing to watch with the simulated one."""
+def watching(database: Backend | None) -> Iterator[StepWatch | UpstreamWatch | None]:
+    """The database's (or the upstream's) watch over one step; nothing to watch with the simulated one."""
     if database is None:
         yield None
         return
@@ -224,7 +233,7 @@ def watching(database: Database | None) -> Iterator[StepWatch | None]:
         yield watch
 
 
-def _with_faults(message: str | None, db: StepWatch | None) -> str | None:
+def _with_faults(message: str | None, db: StepWatch | UpstreamWatch | None) -> str | None:
     """The step's error with the database's own failure, if any, added: its log tail says what happened."""
     fault = db.fault() if db is not None else None
     if fault is None:
@@ -292,7 +301,7 @@ class Run:
     cpus: CpuPlan
 
 
-def start_run(config: RunConfig, cpus: CpuPlan | None = None, database: Database | None = None) -> Run:
+def start_run(config: RunConfig, cpus: CpuPlan | None = None, database: Backend | None = None) -> Run:
     """Create the run folder and its first ``run.json`` before anything is measured (with the database, where
     it is, what it is and where it was pinned, in the metadata)."""
     cpus = cpus or plan_cpus(config.run.pin_cpus, config.run.server_cores)
@@ -306,9 +315,7 @@ def start_run(config: RunConfig, cpus: CpuPlan | None = None, database: Database
     return Run(run_dir, run, cpus)
 
 
-def run_sweep(
-    config: RunConfig, current: Run, console: Console | None = None, database: Database | None = None
-) -> None:
+def run_sweep(config: RunConfig, current: Run, console: Console | None = None, database: Backend | None = None) -> None:
     """Run every step and write results after each one.
 
     An interruption (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI) marks the run
@@ -369,7 +376,7 @@ def _retire_failed_attempts(run: dict[str, Any], step: Step) -> None:
 
 
 def resume_run(
-    config: RunConfig, run_dir: Path, doc: dict[str, Any], cpus: CpuPlan | None = None, database: Database | None = None
+    config: RunConfig, run_dir: Path, doc: dict[str, Any], cpus: CpuPlan | None = None, database: Backend | None = None
 ) -> Run:
     """Reopen an unfinished run: same folder, same document, a note of when and by which code it was resumed
     (and on which database: an embedded cluster is a new one each time)."""

@@ -17,6 +17,7 @@ from simdb.workload import (
     ParamError,
     ShortPlan,
     Timing,
+    UpstreamFailed,
     WorkloadConfig,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "ShortPlan",
     "SimulatedDatabase",
     "Timing",
+    "UpstreamFailed",
     "User",
     "UserRow",
     "WorkloadConfig",

@@ -28,7 +28,7 @@ class ConfigError(ValueError):
     """A database or workload setting is malformed; the message names the setting."""
 
 
-BACKENDS = ("simulated", "postgres")
+BACKENDS = ("simulated", "postgres", "http")
 # The PostgreSQL drivers, by the face a server needs (pgdb.choose maps each name to its class; runner.config says
 # which server mode takes which face), the one used when a server names none, and how a server is told its own.
 # The ORM (SQLAlchemy's Session, or AsyncSession over asyncpg) is a driver name like the raw ones.
@@ -46,9 +46,11 @@ DRIVER_ENV = f"{ENV_PREFIX}DRIVER"
 class DatabaseConfig:
     """What a server process waits on, and how.
 
-    ``backend`` is ``simulated`` (this module: sleeps with the scenario's latencies) or ``postgres`` (a real
+    ``backend`` is ``simulated`` (this module: sleeps with the scenario's latencies), ``postgres`` (a real
     PostgreSQL, see the ``pgdb`` package, where each query waits the same latencies with ``pg_sleep`` inside the
-    query, so the connection, the protocol, the rows and the pool are real).
+    query, so the connection, the protocol, the rows and the pool are real) or ``http`` (each query a call to an
+    upstream HTTP service that answers after the same latencies, see the ``httpwait`` and ``upstream`` packages;
+    its settings are :class:`httpwait.config.UpstreamConfig`).
 
     Simulated: ``capacity`` models a connection pool: at most that many queries run at once per process and the
     rest wait for a free connection (0 means unlimited). ``jitter`` spreads each query's latency uniformly by
@@ -85,6 +87,11 @@ class DatabaseConfig:
             raise ConfigError('url and allow_remote apply only to backend = "postgres"')
         if self.backend == "postgres" and self.capacity:
             raise ConfigError('capacity is the simulated pool; with backend = "postgres" the pool is pool_size')
+        if self.backend == "http" and (self.capacity or self.url or self.allow_remote):
+            raise ConfigError(
+                'capacity, url and allow_remote do not apply to backend = "http": the upstream\'s capacity and its '
+                "clients' pools are set in [upstream]"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseConfig:

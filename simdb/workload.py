@@ -128,6 +128,26 @@ class DatabaseUnavailable(Exception):
         return {"error": "database_unavailable", "detail": self.detail}
 
 
+class UpstreamFailed(Exception):
+    """A call to the upstream HTTP service failed (``[database] backend = "http"``): it answered an error status,
+    reset or closed the connection, could not be reached (502), or gave no answer within the call's timeout (504).
+
+    A face raises it (with the client library's error as its cause, for the server's log) instead of the library's
+    own errors, and both apps answer it with the same status and :meth:`body`, never a traceback: the client learns
+    which of the two happened without the library's text, which differs between httpx and aiohttp.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        if status not in (502, 504):
+            raise ValueError(f"an upstream failure is answered 502 or 504, not {status}")
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        return {"error": "upstream_timeout" if self.status == 504 else "upstream_error", "detail": self.detail}
+
+
 class QueryTooLong(ValueError):
     """The query string is longer than :data:`MAX_QUERY_BYTES`; both apps answer 414 with :meth:`body`."""
 
@@ -309,14 +329,17 @@ class Timing:
     app: float = 0.0
     started: float = 0.0
     total: float = 0.0
+    # The wait's name in the header: ``db``, or ``upstream`` when the queries are calls to the upstream service.
+    wait_name: str = "db"
 
     def header(self) -> str:
-        """``db`` is the time spent in queries, ``pool`` waiting for a connection, ``app`` the Python work and
-        ``handler`` the whole handler; what a client sees beyond ``handler`` is framework, server and queueing.
+        """``db`` is the time spent in queries (``upstream``: in calls to the upstream service), ``pool`` waiting
+        for a connection, ``app`` the Python work and ``handler`` the whole handler; what a client sees beyond
+        ``handler`` is framework, server and queueing.
         ``start`` carries, as its description, the wall-clock second the handler began: on one machine it lines
         up with the client's clock, which is how a timeline shows the time a request waited before it began."""
         parts = [
-            f"db;dur={self.db.wait * 1000:.3f}",
+            f"{self.wait_name};dur={self.db.wait * 1000:.3f}",
             f"pool;dur={self.db.pool * 1000:.3f}",
             f"app;dur={self.app * 1000:.3f}",
             f"handler;dur={self.total * 1000:.3f}",
@@ -387,6 +410,13 @@ class AsyncDatabase(Protocol):
     async def short_async(self, user_id: int, ms: float) -> QueryTiming: ...
 
 
+def wait_name(db: object) -> str:
+    """What a face's waits are called in ``Server-Timing``: a face may say (the upstream's clients say
+    ``upstream``), every other is a database (``db``)."""
+    name = getattr(db, "SERVER_TIMING_NAME", "db")
+    return name if isinstance(name, str) else "db"
+
+
 def _page_body(user: UserRow, items: Sequence[ItemRow]) -> dict[str, Any]:
     return {
         "user": {"id": user.id, "name": user.name},
@@ -396,7 +426,7 @@ def _page_body(user: UserRow, items: Sequence[ItemRow]) -> dict[str, Any]:
 
 def run_page(db: BlockingDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     """The page, blocking: user lookup, Python work, listing query."""
-    timing = Timing(db=QueryTiming(), started=time.time())
+    timing = Timing(db=QueryTiming(), started=time.time(), wait_name=wait_name(db))
     start = time.perf_counter()
     user, took = db.user(user_id, plan.user_lookup_ms)
     timing.db.add(took)
@@ -410,7 +440,7 @@ def run_page(db: BlockingDatabase, plan: PagePlan, user_id: int = 42) -> tuple[d
 
 async def run_page_async(db: AsyncDatabase, plan: PagePlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
     """The page, awaitable: the same steps as :func:`run_page`; the event loop is free during both queries."""
-    timing = Timing(db=QueryTiming(), started=time.time())
+    timing = Timing(db=QueryTiming(), started=time.time(), wait_name=wait_name(db))
     start = time.perf_counter()
     user, took = await db.user_async(user_id, plan.user_lookup_ms)
     timing.db.add(took)
@@ -423,7 +453,7 @@ async def run_page_async(db: AsyncDatabase, plan: PagePlan, user_id: int = 42) -
 
 
 def run_short(db: BlockingDatabase, plan: ShortPlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
-    timing = Timing(db=QueryTiming(), started=time.time())
+    timing = Timing(db=QueryTiming(), started=time.time(), wait_name=wait_name(db))
     start = time.perf_counter()
     timing.db.add(db.short(user_id, plan.query_ms))
     timing.total = time.perf_counter() - start
@@ -431,7 +461,7 @@ def run_short(db: BlockingDatabase, plan: ShortPlan, user_id: int = 42) -> tuple
 
 
 async def run_short_async(db: AsyncDatabase, plan: ShortPlan, user_id: int = 42) -> tuple[dict[str, Any], Timing]:
-    timing = Timing(db=QueryTiming(), started=time.time())
+    timing = Timing(db=QueryTiming(), started=time.time(), wait_name=wait_name(db))
     start = time.perf_counter()
     timing.db.add(await db.short_async(user_id, plan.query_ms))
     timing.total = time.perf_counter() - start

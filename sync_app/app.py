@@ -15,8 +15,9 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
+from httpwait.config import UpstreamConfig
 from pgdb import choose
-from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, WorkloadConfig
+from simdb import DatabaseConfig, DatabaseUnavailable, ParamError, Timing, UpstreamFailed, WorkloadConfig
 from simdb import workload as wl
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def create_app(
     database: DatabaseConfig | None = None,
     workload: WorkloadConfig | None = None,
     driver: str | None = None,
+    upstream: UpstreamConfig | None = None,
 ) -> Flask:
     """Build the app. Settings not passed in are read from the environment once, here, and never again."""
     app = Flask(__name__)
@@ -35,7 +37,7 @@ def create_app(
     app.url_map.merge_slashes = False
     if database is None:  # the database and its driver come from the environment together
         database, driver = DatabaseConfig.from_env(), driver or choose.driver_from_env()
-    db = choose.blocking_database(database, driver)
+    db = choose.blocking_database(database, driver, upstream)
     db.open()
     # Closing at exit ends each connection properly, so PostgreSQL's log (shown when a step fails) is not filled
     # with a worker's connections dropped without a word.
@@ -85,6 +87,11 @@ def create_app(
     def database_unavailable(error: DatabaseUnavailable) -> Response:
         log.warning("503: %s (%r)", error.detail, error.__cause__)
         return answer(error.body(), 503)
+
+    @app.errorhandler(UpstreamFailed)
+    def upstream_failed(error: UpstreamFailed) -> Response:
+        log.warning("%d: %s (%r)", error.status, error.detail, error.__cause__)
+        return answer(error.body(), error.status)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

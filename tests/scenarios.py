@@ -72,6 +72,13 @@ POSTGRES: dict[str, object] = {
     "async_server": 'driver = "asyncpg"',
 }
 
+# The same scenario with every wait a call to the harness's own upstream service: small_scenario(**UPSTREAM).
+UPSTREAM: dict[str, object] = {
+    "database": 'backend = "http"\n\n[upstream]\ntimeout_s = 2',
+    "sync_server": 'driver = "httpx"',
+    "async_server": 'driver = "aiohttp"',
+}
+
 # A burst short enough for a test: 2 users, 20 at once, 2 again.
 SMALL_BURST = """
 [burst]

@@ -36,6 +36,7 @@ server = "uvicorn"
 """
 
 PG = '[database]\nbackend = "postgres"\n'
+HTTP = '[database]\nbackend = "http"\n'
 
 LOAD = """
 [load]
@@ -497,7 +498,46 @@ REFUSED = [
     pytest.param({"extra": PG + 'allow_remote = "yes"\n'}, ["database.allow_remote", "true or false"], id="remote"),
     pytest.param({"extra": PG + "pool_size = 0\n"}, ["pool_size", "at least 1"], id="pool size 0"),
     pytest.param({"extra": PG + "capacity = 4\n"}, ["capacity", "pool_size"], id="capacity with postgres"),
+    # The upstream service: its table only with backend = "http", each key named, clients by the mode's face.
+    pytest.param({"extra": "[upstream]\ncapacity = 4\n"}, ["[upstream]", '"http"'], id="upstream without http"),
+    pytest.param({"extra": HTTP + "[upstream]\ncapacity = -1\n"}, ["upstream.capacity"], id="upstream capacity"),
+    pytest.param({"extra": HTTP + "[upstream]\nurl = 'x'\n"}, ["upstream.url"], id="upstream url"),
+    pytest.param({"extra": HTTP + "[upstream]\nfault = 'boom'\n"}, ["upstream.fault", "'hang'"], id="fault"),
+    pytest.param(
+        {"extra": HTTP + "[upstream]\ntimeout_s = 20\n", "load": LOAD + "request_timeout_s = 5\n"},
+        ["upstream.timeout_s", "request_timeout_s", "504"],
+        id="upstream timeout past the client's",
+    ),
+    pytest.param({"extra": HTTP + "capacity = 4\n"}, ["capacity", "[upstream]"], id="capacity with http"),
+    pytest.param(
+        {"extra": HTTP, "servers": SERVERS.replace("workers = 2", 'workers = 2\ndriver = "aiohttp"')},
+        ["servers[0].driver", "'aiohttp'", '"httpx-per-request"'],
+        id="aiohttp on gunicorn",
+    ),
+    pytest.param(
+        {"extra": HTTP, "servers": SERVERS.replace("workers = 2", 'workers = 2\ndriver = "psycopg"')},
+        ["servers[0]", "'psycopg'", "not an upstream client"],
+        id="psycopg with http",
+    ),
+    pytest.param(
+        {"extra": PG, "servers": SERVERS.replace("workers = 2", 'workers = 2\ndriver = "httpx"')},
+        ["servers[0]", "'httpx'", "not a PostgreSQL driver"],
+        id="httpx with postgres",
+    ),
+    pytest.param(
+        {"extra": HTTP, "servers": SERVERS.replace("workers = 2", 'workers = 2\nworker_class = "gevent"')},
+        ["servers[0]", "gevent", "upstream"],
+        id="gevent with http",
+    ),
 ]
+
+
+def test_an_http_scenario_gets_httpx_where_a_server_names_no_client_and_records_its_upstream(tmp_path: Path) -> None:
+    path = scenario(tmp_path, extra=HTTP + "[upstream]\ncapacity = 4\nmax_connections = 8\n")
+    config = load_config(str(path))
+    assert [s.driver for s in config.servers] == ["httpx", "httpx"]
+    assert (config.upstream.capacity, config.upstream.max_connections, config.upstream.max_keepalive) == (4, 8, None)
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 @pytest.mark.parametrize(("parts", "needles"), REFUSED)

@@ -187,6 +187,22 @@ def test_the_real_pool_bounds_the_model_and_the_simulated_baseline_has_none() ->
     assert view.systems[runs.ASYNC].server.db_connections is None
 
 
+def test_the_upstreams_capacity_is_one_for_every_process_and_each_client_pool_caps_its_own() -> None:
+    doc = complete_run()
+    doc["config"]["database"] = {"backend": "http", "jitter": 0.0, "seed": 1}
+    doc["config"]["upstream"] = {"capacity": 4, "max_connections": 2}
+    doc["config"]["servers"][0]["driver"] = "httpx"  # 3 processes, a pool of 2 each: the upstream's 4 decide
+    doc["config"]["servers"][1]["driver"] = "aiohttp"  # 1 process, a pool of 2: its own pool decides
+    view = view_of(doc)
+    assert view.systems[runs.SYNC].server.db_connections == 4
+    assert view.systems[runs.ASYNC].server.db_connections == 2
+    doc["config"]["upstream"] = {"capacity": 0}
+    doc["config"]["servers"][0]["driver"] = "httpx-per-request"  # no pool, no upstream limit: nothing caps it
+    view = view_of(doc)
+    assert view.systems[runs.SYNC].server.db_connections is None
+    assert view.systems[runs.ASYNC].server.db_connections == 100  # aiohttp's own limit
+
+
 def test_a_step_is_predicted_from_the_servers_other_levels_only() -> None:
     # Quiet at 10 users (10 ms each) and at 100 users (20 ms each): each level's prediction uses the other's.
     run = tiny_run([ASYNC], [step("async", 10, 10.0, 100), step("async", 100, 40.0, 200)])

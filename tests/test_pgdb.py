@@ -144,7 +144,7 @@ def test_the_simulated_driver_of_a_postgres_scenario_waits_the_same_latencies_wi
 
 
 def test_a_driver_on_the_simulated_backend_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"SIMDB_DRIVER='asyncpg' applies only to the postgres backend"):
+    with pytest.raises(ConfigError, match=r"SIMDB_DRIVER='asyncpg' applies only to the postgres and http backends"):
         choose.async_database(DatabaseConfig(), "asyncpg")
 
 

@@ -1,0 +1,1 @@
+"""The upstream HTTP service the ``http`` backend waits on (see :mod:`upstream.service`)."""
