@@ -134,7 +134,12 @@ def model_bracket(config: RunConfig, spec: ServerConfig, cores: int) -> dict[str
     calibration = expected.calibrate(config, [], spec.name)
     system = expected.system(config, spec, calibration, cores)
     predicted = open_model.capacity_under(system, config.load.slo_p99_ms)
-    low, high = open_model.bracket(system, config.load.slo_p99_ms)
+    if predicted is None:
+        # The model says even an idle server misses the target; measurement may disagree, so the search still
+        # runs, from a quarter of the server's capacity up to all of it.
+        low, high = system.max_rps / 4, system.max_rps
+    else:
+        low, high = open_model.bracket(system, config.load.slo_p99_ms)
     return {
         "model_capacity_rps": predicted,
         "bracket": [low, high],
