@@ -17,9 +17,10 @@ The number people plan with is not a curve but "how many requests per second wit
 4. **Confirm** the highest passing rate with a second, fresh measurement; a confirmation that fails steps the
    answer down and confirms again, so the reported capacity passed twice.
 
-A rate **passes** when its step measured a full window, its generator kept the schedule, and the p99 over *every*
-arrival scheduled in the window (a failed, dropped or unanswered one counting as slower than any answer:
-``p99_all_ms``) is within the target. A server cannot pass by failing fast or shedding the slow requests.
+A rate **passes** when its step measured a full window (long enough for ``MIN_ARRIVALS``), its generator kept the
+schedule, and the p99 over *every* arrival scheduled in the window (a failed, dropped or unanswered one counting as
+slower than any answer: ``p99_all_ms``) is within the target. A server cannot pass by failing fast or shedding
+the slow requests.
 
 Every measurement is an ordinary open step (:func:`runner.sweep.measure_step`, a fresh server each time) with its
 raw files kept, and every probe is listed with its verdict, so a reader can see how the number was found.
@@ -31,6 +32,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,15 @@ RESOLUTION = 0.10
 WIDEN = 3
 # How many times a failed confirmation may step the answer down.
 CONFIRM_TRIES = 3
+# A probe's window is long enough for this many arrivals (and never shorter than the scenario's window): a p99
+# needs 100, and with 200 it is the second slowest, so one odd request does not decide a verdict alone.
+MIN_ARRIVALS = 200
+
+
+def probe_config(config: RunConfig, rate: float) -> RunConfig:
+    """The scenario with a window long enough for MIN_ARRIVALS at ``rate``."""
+    window = max(config.load.measure_s, MIN_ARRIVALS / rate)
+    return replace(config, load=replace(config.load, measure_s=round(window, 1)))
 
 
 def passes(record: Mapping[str, Any], slo_p99_ms: float) -> tuple[bool, str]:
@@ -162,7 +173,7 @@ def measure(config: RunConfig, cpus: CpuPlan, folder: Path) -> dict[str, Any]:
         def probe(rate: float, spec: ServerConfig = spec, attempts: dict[float, int] = attempts) -> dict[str, Any]:
             attempts[rate] = attempts.get(rate, 0) + 1
             step = Step(spec, config.load.max_users, attempts[rate], round(rate, 3), "capacity")
-            record = measure_step(config, step, run_dir, cpus)
+            record = measure_step(probe_config(config, rate), step, run_dir, cpus)
             ok, why = passes(record, slo)
             print(f"  {spec.name:<18} {rate:8.1f} req/s  {'pass' if ok else 'FAIL'}: {why}", flush=True)
             return record

@@ -15,8 +15,8 @@ fixed before any answer, so the sample is every arrival **scheduled** inside the
   a latency target by failing or shedding the slow requests.
 * **The generator's own lateness**: how long after its scheduled time the generator handed each arrival out,
   whatever the server did. With an idle server it is the client's scheduling noise (about a millisecond on a
-  2-core VM); above ``GENERATOR_BEHIND_MS`` at p99 the client, not the server, fell behind, and the step is flagged
-  like a client-saturated one.
+  2-core VM); when more than 1% of the arrivals (and more than one) were handed out over ``GENERATOR_BEHIND_MS``
+  late, the client, not the server, fell behind, and the step is flagged like a client-saturated one.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import numpy as np
 
 from runner.stats import Latency, OutputError, Request, ServerTimes, client_cpu, read_requests, read_window
 
-# One arrival in a hundred handed out this late means the generator could not keep its schedule: the latency from
-# the scheduled start then measures the client as much as the server. An idle server on this project's 2-core VM
-# shows a p99 of 2-6 ms (measured with 60 requests/s against one event loop), so 20 ms is well clear of the noise
-# and small beside the ~90 ms a default page takes.
+# More than one arrival in a hundred handed out this late means the generator could not keep its schedule: the
+# latency from the scheduled start then measures the client as much as the server. An idle server on this
+# project's 2-core VM shows a generator p99 of 2-11 ms (measured at 10 and 60 requests/s), so 20 ms is clear of the
+# noise and small beside the ~110 ms a default page takes.
 GENERATOR_BEHIND_MS = 20.0
 # The share of arrivals p99_all_ms can lose before no answered time is its p99.
 P99_LOST_SHARE = 0.01
@@ -98,9 +98,23 @@ def _late_ms(values: Sequence[float]) -> tuple[float, float, float]:
     return p50, p99, float(array.max())
 
 
-def _generator(meta: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
+def generator_behind(late_ms: Sequence[float]) -> bool:
+    """Whether the generator fell behind its schedule: more than 1% of the window's arrivals, and more than one,
+    handed out over GENERATOR_BEHIND_MS late. One hiccup (a garbage collection in the client) delays one arrival
+    and is in that arrival's latency; it is not a generator that could not keep up, and on a slow rate's few
+    dozen arrivals it would be the whole p99."""
+    late = sum(1 for ms in late_ms if ms > GENERATOR_BEHIND_MS)
+    return late > max(1.0, P99_LOST_SHARE * len(late_ms))
+
+
+def _generator(meta: Mapping[str, Any]) -> tuple[float | None, float | None, float | None, bool]:
+    """The generator's p50, p99 and maximum lateness over the window, and whether it fell behind."""
+    values = meta.get("generator_late_ms")
+    if isinstance(values, list) and values:
+        p50, p99, top = _late_ms([float(v) for v in values])
+        return p50, p99, top, generator_behind([float(v) for v in values])
     late = meta.get("generator") or {}
-    return late.get("p50_ms"), late.get("p99_ms"), late.get("max_ms")
+    return late.get("p50_ms"), late.get("p99_ms"), late.get("max_ms"), False
 
 
 def open_figures(raw_path: Path | Sequence[Path], meta_path: Path) -> OpenFigures:
@@ -144,7 +158,7 @@ def open_figures(raw_path: Path | Sequence[Path], meta_path: Path) -> OpenFigure
     completed = [r for r in raw if inside(r.end_s)]
     ok_done = sum(1 for r in completed if r.ok)
     late_p50, late_p99, late_max = _late_ms([(r.start_s - r.scheduled_s) * 1000.0 for r in sample])
-    gen_p50, gen_p99, gen_max = _generator(arrival)
+    gen_p50, gen_p99, gen_max, behind = _generator(arrival)
     cpu_total, cpu_busiest, processes = client_cpu(meta)
     return OpenFigures(
         window_s=window_s,
@@ -173,7 +187,7 @@ def open_figures(raw_path: Path | Sequence[Path], meta_path: Path) -> OpenFigure
         generator_p50_ms=gen_p50,
         generator_p99_ms=gen_p99,
         generator_max_ms=gen_max,
-        generator_behind=gen_p99 is not None and gen_p99 > GENERATOR_BEHIND_MS,
+        generator_behind=behind,
         client_cpu_pct=cpu_total,
         client_cpu_max_pct=cpu_busiest,
         client_processes=processes,

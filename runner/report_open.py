@@ -175,7 +175,8 @@ def open_section(view: RunView) -> list[str]:
         "reports, is beside it. Each step is a fresh server, a warm-up and a "
         f"{fmt(data.get('measure_s'))} s window; the model is M/G/k on each server's bottleneck (Allen-Cunneen) "
         "(runner/open_model.py), calibrated on the server's own open steps. ‡ the load generator fell behind its "
-        "schedule (its p99 lateness over 20 ms): the client, not the server, limited that step.",
+        "schedule (over 1% of its arrivals, and more than one, handed out over 20 ms late): the client, not the "
+        "server, limited that step.",
         "",
         "![Latency against offered load](charts/open_latency.png)",
         "",

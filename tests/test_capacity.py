@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.capacity import CONFIRM_TRIES, RESOLUTION, WIDEN, passes, search
+from runner.capacity import CONFIRM_TRIES, MIN_ARRIVALS, RESOLUTION, WIDEN, passes, probe_config, search
+from runner.config import load_config
 
 SLO = 500.0
 
@@ -103,3 +104,11 @@ def test_a_capacity_that_never_passes_twice_is_not_reported() -> None:
     found = search(20.0, 60.0, once, SLO)
     assert not found["confirmed"]
     assert all(p["purpose"] != "confirmation" or not p["passed"] for p in found["probes"])
+
+
+def test_a_probe_window_holds_enough_arrivals_for_its_p99() -> None:
+    config = load_config("default")
+    assert probe_config(config, 1000.0).load.measure_s == config.load.measure_s  # never shorter than the scenario's
+    slow = probe_config(config, 5.0).load
+    assert slow.measure_s * 5.0 >= MIN_ARRIVALS
+    assert slow.users == config.load.users and slow.warmup_s == config.load.warmup_s
