@@ -69,7 +69,7 @@ def passes(record: Mapping[str, Any], slo_p99_ms: float) -> tuple[bool, str]:
     if figures.get("generator_behind"):
         return False, "the load generator fell behind its schedule (client-limited)"
     p99 = figures.get("p99_all_ms")
-    if p99 is None:
+    if figures.get("p99_all_lost"):
         return False, f"over 1% of arrivals lost ({figures['lost_pct']:.1f}%)"
     if not (isinstance(p99, float | int) and math.isfinite(p99)):
         return False, "too few arrivals for a p99"
@@ -114,14 +114,14 @@ def search(low: float, high: float, probe: Probe, slo_p99_ms: float) -> dict[str
             break
         high, low = low, low / 2
     else:
-        result["bound"] = f"below {low * 2:g} requests/s: every rate tried failed the target"
+        result["bound"] = f"below {low * 2:.1f} requests/s: every rate tried failed the target"
         return result
     for _ in range(WIDEN + 1):
         if not measure(high, "high end of the bracket"):
             break
         low, high = high, high * 2
     else:
-        result["bound"] = f"at least {low:g} requests/s: every rate tried passed"
+        result["bound"] = f"at least {low:.1f} requests/s: every rate tried passed"
         result["capacity_rps"] = low
         return result
     while high - low > RESOLUTION * low:
@@ -135,7 +135,7 @@ def search(low: float, high: float, probe: Probe, slo_p99_ms: float) -> dict[str
             result.update(capacity_rps=low, confirmed=True, bracket_measured=[low, high])
             return result
         high, low = low, low * (1 - RESOLUTION)
-    result["bound"] = f"unconfirmed: no rate down to {low:g} requests/s passed twice"
+    result["bound"] = f"unconfirmed: no rate down to {low:.1f} requests/s passed twice"
     return result
 
 

@@ -57,7 +57,8 @@ class OpenFigures:
     dropped: int
     unfinished: int
     lost_pct: float
-    p99_all_ms: float | None
+    p99_all_ms: float | None  # NaN (null) too few arrivals, or lost ones at the rank: p99_all_lost tells which
+    p99_all_lost: bool
     send_late_p50_ms: float
     send_late_p99_ms: float
     send_late_max_ms: float
@@ -76,7 +77,8 @@ class OpenFigures:
 
 
 def p99_all(answered_ms: Sequence[float], lost: int) -> float | None:
-    """The p99 over every arrival, a lost one slower than any answer: None when lost ones reach the p99's rank.
+    """The p99 over every arrival, a lost one slower than any answer: None when lost ones reach the p99's rank
+    (stored as ``p99_all_lost``, since a NaN and a None both read back from JSON as null).
 
     Rank as :meth:`Latency.from_times` takes it (the observed value at the inverted-CDF rank), over answered and
     lost together; with fewer than 100 arrivals there is no p99 at all (NaN), as elsewhere.
@@ -180,7 +182,8 @@ def open_figures(raw_path: Path | Sequence[Path], meta_path: Path) -> OpenFigure
         dropped=dropped,
         unfinished=len(unfinished),
         lost_pct=100.0 * lost / arrivals if arrivals else math.nan,
-        p99_all_ms=p99_all(waited, lost),
+        p99_all_ms=p99_all_value if (p99_all_value := p99_all(waited, lost)) is not None else math.nan,
+        p99_all_lost=p99_all(waited, lost) is None,
         send_late_p50_ms=late_p50,
         send_late_p99_ms=late_p99,
         send_late_max_ms=late_max,

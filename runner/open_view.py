@@ -74,6 +74,7 @@ class OpenServer:
 
     name: str
     kind: str
+    setup: str  # "gunicorn, 3 sync workers", as measured
     steps: tuple[OpenStep, ...]
     model: Mapping[str, Any]
 
@@ -91,7 +92,9 @@ class OpenServer:
             if not step.ok:
                 continue
             p99 = step.figures.get("p99_all_ms")
-            if p99 is None or (isinstance(p99, int | float) and math.isfinite(p99) and p99 > slo_p99_ms):
+            if step.figures.get("p99_all_lost") or (
+                isinstance(p99, int | float) and math.isfinite(p99) and p99 > slo_p99_ms
+            ):
                 return step
         return None
 
@@ -107,7 +110,7 @@ def open_servers(data: Mapping[str, Any] | None) -> list[OpenServer]:
             (OpenStep(name, kind, float(r["rate"]), r) for r in server.get("steps", []) if "rate" in r),
             key=lambda s: s.rate,
         )
-        out.append(OpenServer(name, kind, tuple(steps), server.get("model") or {}))
+        out.append(OpenServer(name, kind, str(server.get("setup", kind)), tuple(steps), server.get("model") or {}))
     return out
 
 
@@ -191,7 +194,8 @@ def summary_rows(open_data: Mapping[str, Any] | None, capacity_data: Mapping[str
                 "unfinished": f.get("unfinished"),
                 "dropped": f.get("dropped"),
                 "lost_pct": f.get("lost_pct"),
-                "p99_all_ms": f.get("p99_all_ms"),
+                # Blank when too few arrivals for a p99, "lost" when lost arrivals reach its rank.
+                "p99_all_ms": "lost" if f.get("p99_all_lost") else f.get("p99_all_ms"),
                 "rps": f.get("rps"),
                 "client_cpu_pct": f.get("client_cpu_pct"),
                 "server_cpu_pct": record.get("server_cpu_pct"),

@@ -18,7 +18,7 @@ from runner.numbers import DASH, fmt, fmt_ms, is_finite
 from runner.open_view import Capacity, OpenServer, OpenStep, capacities, open_servers
 from runner.open_view import headline as capacity_headline_text
 from runner.store import is_ok
-from runner.view import RunView, kind_text
+from runner.view import RunView
 
 # An open step is "at the same throughput" as a closed step when its offered rate is within this share of the
 # closed step's completed requests per second: near enough that the server is as busy, far enough apart that a
@@ -52,7 +52,7 @@ def open_table(server: OpenServer) -> list[str]:
     """One server's open steps: offered load, throughput, latency from the schedule and from the send, losses,
     the generator's own lateness and the model beside them."""
     lines = [
-        f"**{server.name}** ({kind_text(server.kind)}):",
+        f"**{server.name}** ({server.setup}):",
         "",
         "| rate asked | offered | completed/s | p50 | p99 | p99 from send | lost | generator p99 | model p50 | "
         "model p99 | server CPU |",
@@ -100,7 +100,8 @@ def leaves_text(server: OpenServer, slo: float) -> str:
     below = [s for s in ok if s.rate < first_over.rate]
     low = below[-1].rate if below else 0.0
     p99 = first_over.figures.get("p99_all_ms")
-    over = f"p99 {fmt_ms(p99)}" if p99 is not None else f"{fmt(first_over.figure('lost_pct'))}% of arrivals lost"
+    lost = first_over.figures.get("p99_all_lost")
+    over = f"{fmt(first_over.figure('lost_pct'))}% of arrivals lost" if lost else f"p99 {fmt_ms(p99)}"
     if is_finite(model_cap) and low <= model_cap <= first_over.rate:
         verdict = "inside that interval: the model agrees"
     elif is_finite(model_cap):
@@ -172,8 +173,8 @@ def open_section(view: RunView) -> list[str]:
         f"up to {data.get('max_users')} Locust users; an arrival that no user could send within "
         f"{fmt(data.get('max_lateness_s'))} s is dropped and counted. Latency is counted from each request's "
         "**scheduled** start, which is what a visitor waits; the p99 from the actual send, what a closed-loop tool "
-        "reports, is beside it. Each step is a fresh server, a warm-up and a "
-        f"{fmt(data.get('measure_s'))} s window; the model is M/G/k on each server's bottleneck (Allen-Cunneen) "
+        f"reports, is beside it. Each step is a fresh server, a warm-up and a {fmt(data.get('measure_s'))} s window. "
+        "The model is M/G/k (Allen-Cunneen) on each server's bottleneck with the request classes' own times "
         "(runner/open_model.py), calibrated on the server's own open steps. ‡ the load generator fell behind its "
         "schedule (over 1% of its arrivals, and more than one, handed out over 20 ms late): the client, not the "
         "server, limited that step.",

@@ -16,10 +16,10 @@ SLO = 500.0
 
 
 def record(p99_all: float | None, lost_pct: float = 0.0, generator_behind: bool = False) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "figures": {"p99_all_ms": p99_all, "lost_pct": lost_pct, "generator_behind": generator_behind, "rps": 1.0},
-    }
+    """A step record as read back from run.json: a p99 over every arrival that lost ones reach is null, with
+    p99_all_lost saying so."""
+    figures = {"p99_all_ms": p99_all, "p99_all_lost": p99_all is None, "lost_pct": lost_pct, "rps": 1.0}
+    return {"status": "ok", "figures": {**figures, "generator_behind": generator_behind}}
 
 
 def server(capacity: float, calls: list[float] | None = None) -> Callable[[float], dict[str, Any]]:
@@ -43,7 +43,10 @@ def test_a_rate_passes_only_with_every_arrival_within_the_target() -> None:
     assert not ok and "generator" in why
     ok, why = passes({"status": "failed", "error": "server died\nlog"}, SLO)
     assert not ok and "server died" in why and "log" not in why
-    assert not passes(record(float("nan")), SLO)[0]
+    too_few = record(None)
+    too_few["figures"]["p99_all_lost"] = False  # null without lost arrivals: too few arrivals for a p99
+    ok, why = passes(too_few, SLO)
+    assert not ok and "too few" in why
 
 
 @pytest.mark.parametrize("capacity", [20.0, 30.0, 31.0, 44.0, 59.9])

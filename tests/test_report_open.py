@@ -1,0 +1,181 @@
+"""The reading side of open arrivals: the typed view, summary.csv's open rows, and the report's sections, each
+rule checked on both of its sides."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from runner import report, report_open, store
+from runner.open_view import capacities, open_records, open_servers, summary_rows
+from tests.runs import ASYNC, SYNC, complete_run, table_rows_match_headers, view_of
+
+SLO = 500.0
+
+
+def open_step(server: str, rate: float, p50: float, p95: float, p99: float | None, **figures: Any) -> dict[str, Any]:
+    """An open step record in the shape runner.sweep.measure_step produces for a rate."""
+    scheduled = {"requests": 300, "failures": 0, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99 or math.nan}
+    sent = {"requests": 300, "failures": 0, "p50_ms": p50 * 0.9, "p95_ms": p95 * 0.9, "p99_ms": (p99 or 0) * 0.9}
+    return {
+        "server": server,
+        "kind": "sync" if server == SYNC else "async",
+        "workers": 3 if server == SYNC else 1,
+        "users": 1000,
+        "arrival": "open",
+        "rate": rate,
+        "status": "ok",
+        "error": None,
+        "files": f"raw/open/{server}/rate{rate:g}",
+        "server_cpu_pct": 30.0,
+        "saturated": figures.pop("saturated", ""),
+        "figures": {
+            "rate": rate,
+            "offered_rps": rate * 0.98,
+            "rps": rate * 0.97,
+            "arrivals": 300,
+            "scheduled": scheduled,
+            "sent": sent,
+            "failed": 0,
+            "dropped": 0,
+            "unfinished": 0,
+            "lost_pct": 0.0,
+            "p99_all_ms": p99,
+            "p99_all_lost": False,
+            "generator_p99_ms": 2.0,
+            "generator_behind": False,
+            "client_cpu_pct": 10.0,
+            **figures,
+        },
+    }
+
+
+def model(capacity: float, slo_capacity: float | None, bottleneck: str = "slots") -> dict[str, Any]:
+    return {
+        "capacity_rps": capacity,
+        "slo_capacity_rps": slo_capacity,
+        "bottleneck": bottleneck,
+        "curve": [
+            {"rate_rps": r, "p50_ms": 110.0, "p99_ms": 150.0 + r, "stable": True} for r in (1.0, 5.0, 10.0, 20.0)
+        ],
+    }
+
+
+def run_with_open(sync_steps: list[dict[str, Any]], async_steps: list[dict[str, Any]]) -> dict[str, Any]:
+    run = complete_run()
+    run["open"] = {
+        "rates": sorted({s["rate"] for s in sync_steps + async_steps}),
+        "process": "poisson",
+        "max_users": 1000,
+        "max_lateness_s": 1.0,
+        "slo_p99_ms": SLO,
+        "measure_s": 10.0,
+        "servers": {
+            SYNC: {
+                "kind": "sync",
+                "setup": "gunicorn, 3 sync workers",
+                "steps": sync_steps,
+                "model": model(33.0, 26.5),
+            },
+            ASYNC: {"kind": "async", "setup": "uvicorn, 1 event loop", "steps": async_steps, "model": model(115, 109)},
+        },
+    }
+    return run
+
+
+def test_where_p99_leaves_the_target_is_read_against_the_model_on_both_sides() -> None:
+    sync = [open_step(SYNC, 20, 110, 200, 300), open_step(SYNC, 30, 500, 900, 1200)]
+    asyn = [open_step(ASYNC, 20, 110, 130, 140), open_step(ASYNC, 30, 110, 130, 150)]
+    (s, a) = open_servers(run_with_open(sync, asyn)["open"])
+    assert s.leaves_target(SLO) is not None and s.leaves_target(SLO).rate == 30  # type: ignore[union-attr]
+    assert a.leaves_target(SLO) is None
+    # The model's 26.5 lies between the last pass (20) and the first fail (30): it agrees.
+    assert "between 20 and 30" in report_open.leaves_text(s, SLO) and "the model agrees" in report_open.leaves_text(
+        s, SLO
+    )
+    # Moved outside that interval, the same sentence says they disagree.
+    s_far = open_servers(run_with_open([open_step(SYNC, 5, 110, 200, 300), open_step(SYNC, 10, 500, 900, 1200)],
+                                       asyn)["open"])[0]  # fmt: skip
+    assert "disagree" in report_open.leaves_text(s_far, SLO)
+    # Kept within the target everywhere: said, with the model above every rate measured.
+    assert "kept p99 within 500 ms" in report_open.leaves_text(a, SLO) and "agrees" in report_open.leaves_text(a, SLO)
+
+
+def test_a_step_that_lost_over_one_percent_leaves_the_target_whatever_its_answers_took() -> None:
+    lossy = open_step(SYNC, 20, 110, 120, None, p99_all_lost=True, lost_pct=4.0, dropped=12)
+    (s, _) = open_servers(run_with_open([lossy], [open_step(ASYNC, 20, 110, 130, 140)])["open"])
+    assert s.leaves_target(SLO) is s.steps[0]
+    assert "4.0% of arrivals lost" in report_open.leaves_text(s, SLO)
+
+
+def test_summary_rows_of_open_steps_carry_the_schedules_percentiles_and_the_capacity() -> None:
+    run = run_with_open([open_step(SYNC, 20, 110, 200, 300)], [open_step(ASYNC, 20, 110, 130, 140)])
+    run["capacity"] = {
+        "slo_p99_ms": SLO,
+        "servers": {
+            SYNC: {"kind": "sync", "capacity_rps": 27.0, "confirmed": True, "bound": None, "bracket": [13, 40],
+                   "model_capacity_rps": 26.5, "probes": []},
+            ASYNC: {"kind": "async", "capacity_rps": None, "confirmed": False, "bound": "at least 480.0 requests/s",
+                    "bracket": [50, 150], "model_capacity_rps": 109, "probes": []},
+        },
+    }  # fmt: skip
+    rows = summary_rows(run["open"], run["capacity"])
+    assert [(r["server"], r["rate"]) for r in rows] == [(SYNC, 20), (ASYNC, 20)]
+    for row in rows:
+        assert set(row) <= set(store.SUMMARY_COLUMNS)
+        assert row["arrival"] == "open"
+    assert rows[0]["p99_ms"] == 300 and rows[0]["sent_p99_ms"] == 270.0
+    assert rows[0]["capacity_rps"] == 27.0 and rows[1]["capacity_rps"] is None  # an unconfirmed number is not one
+    # The whole run's summary: closed rows first, then the open ones.
+    view = view_of(run)
+    assert [r["arrival"] for r in view.summary_rows()] == ["closed"] * 4 + ["open"] * 2
+    found = {c.server: c for c in capacities(run["capacity"])}
+    assert found[SYNC].within_bracket is True and found[ASYNC].within_bracket is None
+
+
+def test_the_closed_loop_is_judged_against_the_open_step_at_the_same_throughput() -> None:
+    # complete_run's closed sync step at 50 users did 5.0 req/s with p95 2500 ms (its interval below); the async one
+    # at 50 users 10.0 req/s with p95 150 ms.
+    run = run_with_open([open_step(SYNC, 5.5, 900, 4000, 5000)], [open_step(ASYNC, 10, 110, 140, 160)])
+    for record in run["steps"]:
+        record["figures"]["latency"]["p95_ci_ms"] = [0.9 * record["figures"]["latency"]["p95_ms"],
+                                                     1.1 * record["figures"]["latency"]["p95_ms"]]  # fmt: skip
+    view = view_of(run)
+    sync_rows = report_open.hidden_rows(view, open_servers(run["open"])[0])
+    async_rows = report_open.hidden_rows(view, open_servers(run["open"])[1])
+    assert any("| 50 |" in r and "hid the queue" in r for r in sync_rows)  # 4000 ms above 2250-2750
+    assert any("| 50 |" in r and "agrees, within chance" in r for r in async_rows)  # 140 ms inside 135-165
+    # A closed step without an open step within 15% of its throughput has no row (5 users: 1.5 req/s).
+    assert not any("| 5 |" in r for r in sync_rows + async_rows)
+
+
+def test_the_report_has_the_sections_and_the_capacity_heads_it() -> None:
+    run = run_with_open(
+        [open_step(SYNC, 20, 110, 200, 300)], [open_step(ASYNC, 20, 110, 130, 140, saturated="generator")]
+    )
+    run["capacity"] = {
+        "slo_p99_ms": SLO, "resolution": 0.1, "measure_s": 10.0,
+        "servers": {SYNC: {"kind": "sync", "capacity_rps": 27.0, "confirmed": True, "bound": None,
+                           "bracket": [13, 40], "model_capacity_rps": 26.5,
+                           "probes": [{"rate": 13.0, "purpose": "low end of the bracket", "passed": True,
+                                       "why": "p99 200 ms within the target"}]}},
+    }  # fmt: skip
+    text = report.markdown(view_of(run))
+    assert text.index("Capacity within p99 500 ms") < text.index("## Reading")
+    assert "flask-gunicorn: 27.0 requests/s" in text or f"{SYNC}: 27.0 requests/s" in text
+    assert "## Open arrivals: latency against offered load" in text and "## Capacity within the target" in text
+    assert "| 20 ‡ |" in text  # the generator-limited step is marked
+    table_rows_match_headers(text)
+    # A run without open arrivals has none of it.
+    plain = report.markdown(view_of(complete_run()))
+    assert "Open arrivals" not in plain and "Capacity within" not in plain
+
+
+def test_open_records_are_the_documents_own_objects_steps_and_probes() -> None:
+    run = run_with_open([open_step(SYNC, 20, 110, 200, 300)], [open_step(ASYNC, 20, 110, 130, 140)])
+    probe = open_step(ASYNC, 50, 110, 130, 140)
+    run["capacity"] = {"servers": {ASYNC: {"probes": [{"rate": 50, "record": probe}]}}}
+    found = open_records(run)
+    assert [id(r) for r in found] == [id(run["open"]["servers"][SYNC]["steps"][0]),
+                                      id(run["open"]["servers"][ASYNC]["steps"][0]), id(probe)]  # fmt: skip
+    assert view_of(run).record_name(probe) == f"{ASYNC} at 50 requests/s (open arrivals)"
