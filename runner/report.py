@@ -450,27 +450,30 @@ def markdown(view: RunView) -> str:
         lines += [config.description.strip(), ""]
     lines += _banner(view)
     lines += capacity_headline(view)
-    lines += ["## Reading", ""]
-    for paragraph in reading(view):
-        lines += [paragraph, ""]
-    lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
+    closed = config.load.closed or bool(view.records)  # an open-only run has no user levels to read
+    if closed:
+        lines += ["## Reading", ""]
+        for paragraph in reading(view):
+            lines += [paragraph, ""]
+        lines += ["![Response times](charts/response_times.png)", "", "![Throughput](charts/throughput.png)", ""]
     lines += timeline_section(view)
     lines += burst_section(view)
     lines += slow_clients_section(view)
     lines += open_section(view)
     lines += capacity_section(view)
-    lines += ["## Results per user level", ""]
-    lines += results_table(view)
-    lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
-    lines += ["### Page and short requests separately", "", *endpoint_table(view), ""]
-    lines += ["### Resources and step accounting", "", *resource_table(view), ""]
-    lines += ["![CPU and memory per level](charts/resources.png)", ""]
-    lines += time_split_table(view)
-    lines += spread_section(view)
-    lines += _step_notes(view)
-    lines += driver_section(view)
-    lines += proxy_section(view)
-    lines += model_section(view)
+    if closed:
+        lines += ["## Results per user level", ""]
+        lines += results_table(view)
+        lines += ["", "† the client used more than 80% of its core in this step (see below).", ""]
+        lines += ["### Page and short requests separately", "", *endpoint_table(view), ""]
+        lines += ["### Resources and step accounting", "", *resource_table(view), ""]
+        lines += ["![CPU and memory per level](charts/resources.png)", ""]
+        lines += time_split_table(view)
+        lines += spread_section(view)
+        lines += _step_notes(view)
+        lines += driver_section(view)
+        lines += proxy_section(view)
+        lines += model_section(view)
     lines += ["## What was run", "", *_setup(view), ""]
     lines += ["## How the numbers were measured", "", *METHOD_NOTES, ""]
     return "\n".join(lines)

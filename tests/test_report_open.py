@@ -179,3 +179,12 @@ def test_open_records_are_the_documents_own_objects_steps_and_probes() -> None:
     assert [id(r) for r in found] == [id(run["open"]["servers"][SYNC]["steps"][0]),
                                       id(run["open"]["servers"][ASYNC]["steps"][0]), id(probe)]  # fmt: skip
     assert view_of(run).record_name(probe) == f"{ASYNC} at 50 requests/s (open arrivals)"
+
+
+def test_an_open_only_run_reads_no_user_levels() -> None:
+    run = run_with_open([open_step(SYNC, 20, 110, 200, 300)], [open_step(ASYNC, 20, 110, 130, 140)])
+    run["steps"] = []
+    run["config"]["load"].update(arrival="open", rates=[20])
+    text = report.markdown(view_of(run))
+    assert "## Open arrivals" in text
+    assert "## Reading" not in text and "## Results per user level" not in text
