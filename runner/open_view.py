@@ -201,6 +201,7 @@ def summary_rows(open_data: Mapping[str, Any] | None, capacity_data: Mapping[str
                 "server_cpu_pct": record.get("server_cpu_pct"),
                 "server_rss_mb": record.get("server_rss_mb"),
                 "proxy_cpu_pct": record.get("proxy_cpu_pct"),
+                "upstream_cpu_pct": record.get("upstream_cpu_pct"),
                 "saturated": record.get("saturated", ""),
                 "generator_p99_ms": f.get("generator_p99_ms"),
                 "capacity_rps": found.get(step.server),

@@ -14,6 +14,10 @@ Each reading states a rule that could have come out the other way and applies it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from runner.numbers import DASH, fmt, fmt_ms, is_finite
 from runner.open_view import Capacity, OpenServer, OpenStep, capacities, open_servers
 from runner.open_view import headline as capacity_headline_text
@@ -115,10 +119,28 @@ def leaves_text(server: OpenServer, slo: float) -> str:
     )
 
 
-def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
-    """Closed steps beside the open step at the same throughput: the closed loop's p95 and p99, the open loop's
-    from the schedule, and the p95 ratio judged against the closed p95's interval."""
-    rows = []
+@dataclass(frozen=True)
+class SameThroughput:
+    """A closed step and the open step whose offered rate is nearest its throughput (within SAME_THROUGHPUT), with
+    what the closed loop's p95 did to the queue: "hid the queue", "overstated it" or "agrees, within chance"
+    (None without the closed p95's interval)."""
+
+    closed: Mapping[str, Any]
+    open: OpenStep
+    judged: str | None
+
+    @property
+    def users(self) -> int:
+        return int(self.closed["users"])
+
+    def closed_latency(self, key: str) -> float | None:
+        value = self.closed["figures"]["latency"].get(key)
+        return float(value) if is_finite(value) else None
+
+
+def same_throughput(view: RunView, server: OpenServer) -> list[SameThroughput]:
+    """Every closed step of ``server`` that has an open partner at the same throughput, by user level."""
+    pairs = []
     for record in sorted(view.records, key=lambda r: int(r["users"])):
         if record["server"] != server.name or not is_ok(record):
             continue
@@ -127,10 +149,9 @@ def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
         if rps <= 0 or not partners:
             continue
         step = min(partners, key=lambda s: abs(s.rate - rps))
-        latency = record["figures"]["latency"]
-        closed_p95, closed_p99 = latency.get("p95_ms"), latency.get("p99_ms")
-        interval = latency.get("p95_ci_ms")
-        open_p95, open_p99 = step.latency("p95_ms"), step.latency("p99_ms")
+        interval = record["figures"]["latency"].get("p95_ci_ms")
+        open_p95 = step.latency("p95_ms")
+        judged = None
         if interval and open_p95 is not None:
             if open_p95 > interval[1]:
                 judged = "hid the queue"
@@ -138,12 +159,19 @@ def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
                 judged = "overstated it"
             else:
                 judged = "agrees, within chance"
-        else:
-            judged = DASH
-        rows.append(
-            f"| {record['users']} | {fmt(rps)} | {fmt_ms(closed_p95)} | {fmt_ms(closed_p99)} | {step.rate:g} | "
-            f"{fmt_ms(open_p95)} | {fmt_ms(open_p99)} | {judged} |"
-        )
+        pairs.append(SameThroughput(record, step, judged))
+    return pairs
+
+
+def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
+    """Closed steps beside the open step at the same throughput: the closed loop's p95 and p99, the open loop's
+    from the schedule, and the p95 judged against the closed p95's interval."""
+    rows = [
+        f"| {pair.users} | {fmt(pair.closed['figures']['rps'])} | {fmt_ms(pair.closed_latency('p95_ms'))} | "
+        f"{fmt_ms(pair.closed_latency('p99_ms'))} | {pair.open.rate:g} | {fmt_ms(pair.open.latency('p95_ms'))} | "
+        f"{fmt_ms(pair.open.latency('p99_ms'))} | {pair.judged or DASH} |"
+        for pair in same_throughput(view, server)
+    ]
     if not rows:
         return []
     return [

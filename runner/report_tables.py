@@ -93,6 +93,10 @@ def resource_table(view: RunView) -> list[str]:
     real = view.config.database.backend == "postgres"
     if real:
         head += ["server CPU ms / request", "database CPU %", "DB connections busy max / mean", "DB connections open"]
+    upstream = view.config.database.backend == "http"
+    if upstream:
+        # The upstream service runs on the client's cores (runner/upstream.py): its CPU is the client side's too.
+        head += ["server CPU ms / request", "upstream CPU %"]
     rows = _head(head)
     for step in view.records:
         if not is_ok(step):
@@ -106,6 +110,8 @@ def resource_table(view: RunView) -> list[str]:
                 fmt(step.get("db_connections_total_max"), 0),
             ]
             if real
+            else [fmt(cpu_ms_per_request(step), 2), fmt(step.get("upstream_cpu_pct"), 0)]
+            if upstream
             else []
         )
         rows.append(

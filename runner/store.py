@@ -84,6 +84,7 @@ SUMMARY_COLUMNS = (
     "server_cpu_pct",
     "server_rss_mb",
     "proxy_cpu_pct",
+    "upstream_cpu_pct",
     "saturated",
     "repeats",
     "rps_min",

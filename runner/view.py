@@ -295,6 +295,8 @@ class RunView:
                 "server_rss_mb": step.get("server_rss_mb"),
                 # nginx's own CPU when the server is behind it (runner.proxy); empty otherwise.
                 "proxy_cpu_pct": step.get("proxy_cpu_pct"),
+                # The upstream service's CPU with backend = "http" (runner/upstream.py); empty otherwise.
+                "upstream_cpu_pct": step.get("upstream_cpu_pct"),
                 "saturated": step.get("saturated", ""),
                 "repeats": len(group.measured),
                 # Without repeats the step's one throughput is its own min and max.
