@@ -192,9 +192,11 @@ def test_a_small_sweep_on_the_upstream(tmp_path: Path) -> None:
     run = store.load_run(run_dir)
     assert run["status"] == "complete"
     assert run["metadata"]["database"]["kind"] == "upstream"
+    assert any(record["upstream_cpu_pct"] > 0 for record in run["steps"] if record["users"] == 10)
     for record in run["steps"]:
         assert record["figures"]["latency"]["failures"] == 0, record["server"]
-        assert record["upstream_cpu_pct"] is not None and record["upstream_cpu_pct"] > 0
+        # Measured in every step; at 2 users a 3 s window holds a few calls, under the CPU clock's 10 ms tick.
+        assert record["upstream_cpu_pct"] is not None and record["upstream_cpu_pct"] >= 0
         assert (run_dir / record["files"] / upstream.RESOURCES_FILE).is_file()
         server = record["figures"]["server"]
         assert server["timed"] == record["figures"]["latency"]["requests"] > 0, record["server"]
