@@ -15,7 +15,8 @@ The number people plan with is not a curve but "how many requests per second wit
    still finds the capacity, and one that is wrong beyond that says so instead of reporting a bound as a result.
 3. **Narrow by bisection** until the passing and failing rates are within ``RESOLUTION`` of each other.
 4. **Confirm** the highest passing rate with a second, fresh measurement; a confirmation that fails steps the
-   answer down and confirms again, so the reported capacity passed twice.
+   answer down by ``RESOLUTION``, where two fresh measurements must pass, so the reported capacity passed twice
+   and never failed.
 
 A rate **passes** when its step measured a full window (long enough for ``MIN_ARRIVALS``), its generator kept the
 schedule, and the p99 over *every* arrival scheduled in the window (a failed, dropped or unanswered one counting as
@@ -89,10 +90,12 @@ def search(low: float, high: float, probe: Probe, slo_p99_ms: float) -> dict[str
     a capacity), whether it was confirmed, and every probe with its verdict.
     """
     probes: list[dict[str, Any]] = []
+    passed: dict[float, int] = {}
 
     def measure(rate: float, purpose: str) -> bool:
         record = probe(rate)
         ok, why = passes(record, slo_p99_ms)
+        passed[rate] = passed.get(rate, 0) + ok
         figures = record.get("figures") or {}
         probes.append(
             {
@@ -130,12 +133,27 @@ def search(low: float, high: float, probe: Probe, slo_p99_ms: float) -> dict[str
             low = middle
         else:
             high = middle
+    return _confirm(low, high, measure, passed, result)
+
+
+def _confirm(
+    low: float,
+    high: float,
+    measure: Callable[[float, str], bool],
+    passed: Mapping[float, int],
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    """The search's last phase. Confirmed: two passes at one rate and no failure there. The bisection's answer has
+    passed once; a rate stepped down to after a failed confirmation is new, and must pass twice itself."""
     for _ in range(CONFIRM_TRIES):
-        if measure(low, "confirmation"):
+        while passed.get(low, 0) < 2:
+            if not measure(low, "confirmation"):
+                break
+        else:
             result.update(capacity_rps=low, confirmed=True, bracket_measured=[low, high])
             return result
         high, low = low, low * (1 - RESOLUTION)
-    result["bound"] = f"unconfirmed: no rate down to {low:.1f} requests/s passed twice"
+    result["bound"] = f"unconfirmed: no rate down to {high:.1f} requests/s passed twice"
     return result
 
 

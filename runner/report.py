@@ -20,7 +20,7 @@ from runner.config import DRIVER_TEXT
 from runner.numbers import fmt, fmt_ms, is_number
 from runner.report_drivers import driver_section
 from runner.report_experiments import burst_section, slow_clients_section, timeline_section
-from runner.report_model import BOUND_TEXT, model_section, why
+from runner.report_model import bound_text, model_section, why
 from runner.report_open import capacity_headline, capacity_section, open_section
 from runner.report_proxy import proxy_section
 from runner.report_tables import endpoint_table, resource_table, results_table, spread_section, time_split_table
@@ -217,7 +217,7 @@ def _kept_up(view: RunView, sync: str, asyn: str, levels: list[int]) -> str:
         f"median {fmt_ms(s['latency']['p50_ms'])} against {fmt_ms(a['latency']['p50_ms'])}, p95 "
         f"{fmt_ms(s['latency']['p95_ms'])} against {fmt_ms(a['latency']['p95_ms'])}. "
         f"The model puts its knee at about {system.knee_users:.0f} users, where "
-        f"{BOUND_TEXT[system.bottleneck.resource]} run{'' if system.bottleneck.resource == 'slots' else 's'} out"
+        f"{bound_text(view, system.bottleneck.resource)} run{'' if system.bottleneck.resource == 'slots' else 's'} out"
     )
     if kept == levels[-1]:
         return text + "; it kept up at every level measured."

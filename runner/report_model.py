@@ -25,6 +25,14 @@ BOUND_TEXT = {
 }
 
 
+def bound_text(view: RunView, resource: str) -> str:
+    """BOUND_TEXT, with the waits' resource named for what the requests wait on: with backend = "http" it is the
+    upstream service's capacity (and each process's client pool), not a database's."""
+    if resource == "database" and view.config.database.backend == "http":
+        return "the upstream's capacity"
+    return BOUND_TEXT[resource]
+
+
 def why(view: RunView, high: int) -> str:
     """Explain the highest level with the queueing model, server by server, claiming only what the numbers support.
 
@@ -46,7 +54,11 @@ def why(view: RunView, high: int) -> str:
         limit = {
             "slots": f"{station.servers} slot(s) each held ~{station.service_s * 1000:.0f} ms",
             "cpu": f"{station.servers} core(s) at ~{station.service_s * 1000:.1f} ms of CPU per request",
-            "database": f"{station.servers} database connection(s) each held ~{station.service_s * 1000:.0f} ms",
+            "database": (
+                f"{station.servers} upstream call(s) at once, each held ~{station.service_s * 1000:.0f} ms"
+                if view.config.database.backend == "http"
+                else f"{station.servers} database connection(s) each held ~{station.service_s * 1000:.0f} ms"
+            ),
         }[station.resource]
         text = (
             f"**{name}** can finish at most {system.max_rps:.0f} requests/s ({limit}); its knee is at about "
@@ -55,7 +67,8 @@ def why(view: RunView, high: int) -> str:
         if p.bound_by == "users":
             text += f", so at {high} users it serves what they ask: {e.measured_rps:.0f}/s measured"
         else:
-            text += f", so at {high} users requests queue for {BOUND_TEXT[p.bound_by]}: {e.measured_rps:.0f}/s measured"
+            queue = bound_text(view, p.bound_by)
+            text += f", so at {high} users requests queue for {queue}: {e.measured_rps:.0f}/s measured"
         text += f" (model {p.model_rps:.0f}/s)."
         cpu = step.get("server_cpu_pct")
         if is_number(cpu):
@@ -177,7 +190,7 @@ def _server_lines(view: RunView) -> list[str]:
         lines.append(
             f"- **{name}** ({slots_text(server)}): a request is in service {system.demand.service_s * 1000:.1f} ms "
             f"on average (S) and needs {system.demand.cpu_s * 1000:.1f} ms of CPU ({source}). Capacity: {capacities}; "
-            f"bound by {BOUND_TEXT[system.bottleneck.resource]} at {system.max_rps:.1f} requests/s. "
+            f"bound by {bound_text(view, system.bottleneck.resource)} at {system.max_rps:.1f} requests/s. "
             f"Knee: about **{knee:.0f} users**{beyond}, where requests start to queue."
         )
     return lines

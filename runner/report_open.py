@@ -6,10 +6,12 @@ Each reading states a rule that could have come out the other way and applies it
 * **Where p99 leaves the target**: the lowest measured rate whose p99 over every arrival (a lost one slower than
   any answer) is over the target, between the last rate that passed and it; against the model's capacity under
   the target, which either falls in that interval or does not, and the report says which.
-* **What the closed loop hid**: for each closed step, the open step whose offered rate is within
-  ``SAME_THROUGHPUT`` of the closed step's throughput. The closed loop "hid the queue" when the open p95 (from the
-  scheduled start) is above the closed p95's 95% interval, "overstated it" when below, and agrees otherwise. The
-  rule is on the p95 because that is the highest percentile a closed step keeps an interval for.
+* **What the closed loop hid**: for each closed step, the open step whose rate is within ``SAME_LOAD`` of what the
+  closed step's users ask for, ``N / (S + Z)`` (the model's offered load: below the knee that is the closed step's
+  throughput; past it the users ask for more than the server completes, and the closed loop slows them down where
+  open arrivals would queue). The closed loop "hid the queue" when the open p95 (from the scheduled start) is above
+  the closed p95's 95% interval, "overstated it" when below, and agrees otherwise. The rule is on the p95 because
+  that is the highest percentile a closed step keeps an interval for.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from runner.open_view import headline as capacity_headline_text
 from runner.store import is_ok
 from runner.view import RunView
 
-# An open step is "at the same throughput" as a closed step when its offered rate is within this share of the
-# closed step's completed requests per second: near enough that the server is as busy, far enough apart that a
-# sweep of a handful of rates finds a partner for most closed steps.
-SAME_THROUGHPUT = 0.15
+# An open step carries "the same load" as a closed step when its rate is within this share of what the closed step's
+# users ask for: near enough that the server is asked as much, far enough apart that a sweep of a handful of rates
+# finds a partner for most closed steps.
+SAME_LOAD = 0.15
 
 
 def capacity_headline(view: RunView) -> list[str]:
@@ -120,12 +122,13 @@ def leaves_text(server: OpenServer, slo: float) -> str:
 
 
 @dataclass(frozen=True)
-class SameThroughput:
-    """A closed step and the open step whose offered rate is nearest its throughput (within SAME_THROUGHPUT), with
-    what the closed loop's p95 did to the queue: "hid the queue", "overstated it" or "agrees, within chance"
-    (None without the closed p95's interval)."""
+class SameLoad:
+    """A closed step and the open step whose rate is nearest what the closed step's users ask for (within
+    SAME_LOAD), with what the closed loop's p95 did to the queue: "hid the queue", "overstated it" or "agrees,
+    within chance" (None without the closed p95's interval)."""
 
     closed: Mapping[str, Any]
+    asked_rps: float  # N / (S + Z): what the closed step's users ask for
     open: OpenStep
     judged: str | None
 
@@ -138,17 +141,20 @@ class SameThroughput:
         return float(value) if is_finite(value) else None
 
 
-def same_throughput(view: RunView, server: OpenServer) -> list[SameThroughput]:
-    """Every closed step of ``server`` that has an open partner at the same throughput, by user level."""
+def same_load(view: RunView, server: OpenServer) -> list[SameLoad]:
+    """Every closed step of ``server`` that has an open partner at the same load, by user level."""
     pairs = []
     for record in sorted(view.records, key=lambda r: int(r["users"])):
         if record["server"] != server.name or not is_ok(record):
             continue
-        rps = float(record["figures"]["rps"])
-        partners = [s for s in server.steps if s.ok and abs(s.rate - rps) <= SAME_THROUGHPUT * rps]
-        if rps <= 0 or not partners:
+        expectation = view.expectations.get((server.name, int(record["users"])))
+        if expectation is None:
             continue
-        step = min(partners, key=lambda s: abs(s.rate - rps))
+        asked = expectation.prediction.offered_rps
+        partners = [s for s in server.steps if s.ok and abs(s.rate - asked) <= SAME_LOAD * asked]
+        if not partners:
+            continue
+        step = min(partners, key=lambda s: abs(s.rate - asked))
         interval = record["figures"]["latency"].get("p95_ci_ms")
         open_p95 = step.latency("p95_ms")
         judged = None
@@ -159,26 +165,29 @@ def same_throughput(view: RunView, server: OpenServer) -> list[SameThroughput]:
                 judged = "overstated it"
             else:
                 judged = "agrees, within chance"
-        pairs.append(SameThroughput(record, step, judged))
+        pairs.append(SameLoad(record, asked, step, judged))
     return pairs
 
 
 def hidden_rows(view: RunView, server: OpenServer) -> list[str]:
-    """Closed steps beside the open step at the same throughput: the closed loop's p95 and p99, the open loop's
-    from the schedule, and the p95 judged against the closed p95's interval."""
+    """Closed steps beside the open step at the same load: what the users asked for and got, the closed loop's p95
+    and p99, the open loop's from the schedule with what it lost, and the p95 judged against the closed p95's
+    interval."""
     rows = [
-        f"| {pair.users} | {fmt(pair.closed['figures']['rps'])} | {fmt_ms(pair.closed_latency('p95_ms'))} | "
-        f"{fmt_ms(pair.closed_latency('p99_ms'))} | {pair.open.rate:g} | {fmt_ms(pair.open.latency('p95_ms'))} | "
-        f"{fmt_ms(pair.open.latency('p99_ms'))} | {pair.judged or DASH} |"
-        for pair in same_throughput(view, server)
+        f"| {pair.users} | {fmt(pair.asked_rps)} | {fmt(pair.closed['figures']['rps'])} | "
+        f"{fmt_ms(pair.closed_latency('p95_ms'))} | {fmt_ms(pair.closed_latency('p99_ms'))} | {pair.open.rate:g} | "
+        f"{fmt(pair.open.figure('rps'))} | {fmt_ms(pair.open.latency('p95_ms'))} | "
+        f"{fmt_ms(pair.open.latency('p99_ms'))} | {fmt(pair.open.figure('lost_pct'))}% | {pair.judged or DASH} |"
+        for pair in same_load(view, server)
     ]
     if not rows:
         return []
     return [
         f"**{server.name}**:",
         "",
-        "| users (closed) | completed/s | closed p95 | closed p99 | open rate | open p95 | open p99 | closed loop |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| users (closed) | asked/s | completed/s | closed p95 | closed p99 | open rate | completed/s | open p95 | "
+        "open p99 | open lost | closed loop |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *rows,
         "",
     ]
@@ -219,10 +228,12 @@ def open_section(view: RunView) -> list[str]:
             lines += [
                 "### What the closed loop hid",
                 "",
-                f"Each closed step beside the open step whose offered rate is within {SAME_THROUGHPUT:.0%} of the "
-                "closed step's throughput: the same server, as busy. The closed loop **hid the queue** where the "
-                "open p95 (from the scheduled start) is above the 95% interval of the closed p95, and **overstated "
-                "it** where below; otherwise they agree within chance.",
+                f"Each closed step beside the open step whose rate is within {SAME_LOAD:.0%} of what the closed "
+                "step's users ask for (N / (S + Z), the model's offered load): below the knee that is the closed "
+                "step's throughput; past it the users ask for more than the server completes, and the closed loop "
+                "slows them down where open arrivals queue (and, past the pool, are dropped). The closed loop **hid "
+                "the queue** where the open p95 (from the scheduled start) is above the 95% interval of the closed "
+                "p95, and **overstated it** where below; otherwise they agree within chance.",
                 "",
                 *hidden,
             ]

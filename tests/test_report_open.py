@@ -133,20 +133,29 @@ def test_summary_rows_of_open_steps_carry_the_schedules_percentiles_and_the_capa
     assert found[SYNC].within_bracket is True and found[ASYNC].within_bracket is None
 
 
-def test_the_closed_loop_is_judged_against_the_open_step_at_the_same_throughput() -> None:
-    # complete_run's closed sync step at 50 users did 5.0 req/s with p95 2500 ms (its interval below); the async one
-    # at 50 users 10.0 req/s with p95 150 ms.
-    run = run_with_open([open_step(SYNC, 5.5, 900, 4000, 5000)], [open_step(ASYNC, 10, 110, 140, 160)])
+def test_the_closed_loop_is_judged_against_the_open_step_at_the_same_load() -> None:
+    # What complete_run's users ask for at 50 users, N / (S + Z) by the model, is where each open step is put.
+    asked = {name: view_of(complete_run()).expectations[(name, 50)].prediction.offered_rps for name in (SYNC, ASYNC)}
+    # The closed sync step at 50 users had p95 2500 ms (interval below); the async one 150 ms.
+    run = run_with_open(
+        [open_step(SYNC, round(asked[SYNC], 1), 900, 4000, 5000)],
+        [open_step(ASYNC, round(asked[ASYNC], 1), 110, 140, 160)],
+    )
     for record in run["steps"]:
-        record["figures"]["latency"]["p95_ci_ms"] = [0.9 * record["figures"]["latency"]["p95_ms"],
-                                                     1.1 * record["figures"]["latency"]["p95_ms"]]  # fmt: skip
+        p95 = record["figures"]["latency"]["p95_ms"]
+        record["figures"]["latency"]["p95_ci_ms"] = [0.9 * p95, 1.1 * p95]
     view = view_of(run)
-    sync_rows = report_open.hidden_rows(view, open_servers(run["open"])[0])
-    async_rows = report_open.hidden_rows(view, open_servers(run["open"])[1])
-    assert any("| 50 |" in r and "hid the queue" in r for r in sync_rows)  # 4000 ms above 2250-2750
-    assert any("| 50 |" in r and "agrees, within chance" in r for r in async_rows)  # 140 ms inside 135-165
-    # A closed step without an open step within 15% of its throughput has no row (5 users: 1.5 req/s).
-    assert not any("| 5 |" in r for r in sync_rows + async_rows)
+    sync_pairs = report_open.same_load(view, open_servers(run["open"])[0])
+    async_pairs = report_open.same_load(view, open_servers(run["open"])[1])
+    assert [(p.users, p.judged) for p in sync_pairs] == [(50, "hid the queue")]  # 4000 ms above 2250-2750
+    assert [(p.users, p.judged) for p in async_pairs] == [(50, "agrees, within chance")]  # 140 inside 135-165
+    assert sync_pairs[0].asked_rps == asked[SYNC]
+    # At 5 users the users ask for a tenth as much: no open step is within 15% of it, so no row.
+    rows = report_open.hidden_rows(view, open_servers(run["open"])[0])
+    assert any("| 50 |" in r and "hid the queue" in r for r in rows) and not any(r.startswith("| 5 |") for r in rows)
+    # An open step 20% off the closed step's load is no partner.
+    far = run_with_open([open_step(SYNC, asked[SYNC] * 1.2, 900, 4000, 5000)], [])
+    assert report_open.same_load(view_of(far), open_servers(far["open"])[0]) == []
 
 
 def test_the_report_has_the_sections_and_the_capacity_heads_it() -> None:
