@@ -19,17 +19,23 @@ from datetime import datetime
 
 from runner import explain, report
 from runner.config import ROOT
+from runner.expected import cpu_ms_per_request
 from runner.numbers import fmt, fmt_ms
+from runner.open_view import capacities, open_servers
 from runner.report_experiments import burst_story
 from runner.report_model import agreement
+from runner.report_open import same_load
 from runner.report_proxy import proxy_cpu_ms
 from runner.view import RunView, figure_of, shown_round, slow_client_runs
 
 REFERENCES = ROOT / "results" / "reference"
 README = ROOT / "README.md"
-SIMULATED = ("default", "sized-sync", "fair", "cpu-bound", "pool-limited", "antipatterns", "behind-proxy")
+SIMULATED = (
+    "default", "sized-sync", "fair", "cpu-bound", "pool-limited", "antipatterns", "behind-proxy", "open-default"
+)  # fmt: skip
 POSTGRES = ("postgres", "postgres-orm", "postgres-pool")
-ALL_REFERENCES = SIMULATED + POSTGRES
+UPSTREAM = ("upstream", "upstream-limited", "upstream-antipatterns")
+ALL_REFERENCES = SIMULATED + POSTGRES + UPSTREAM
 
 
 def reference(name: str) -> RunView:
@@ -292,6 +298,10 @@ def scenarios() -> str:
         )
     )
     lines.append(_line("behind-proxy", behind_proxy_reading()))
+    lines.append(_line("open-default", open_default_reading()))
+    lines.append(_line("upstream", upstream_reading()))
+    lines.append(_line("upstream-limited", upstream_limited_reading()))
+    lines.append(_line("upstream-antipatterns", upstream_antipatterns_reading()))
     return "\n".join(lines)
 
 
@@ -348,6 +358,99 @@ def behind_proxy_reading() -> str:
         + "; ".join(costs)
         + "."
     )
+
+
+def open_default_reading() -> str:
+    """Each server's capacity within the target, where its p99 left the target against the model, and how often
+    the closed loop's percentiles hid the queue at the same throughput: every word chosen by the run's figures."""
+    view = reference("open-default")
+    assert view.open is not None and view.capacity is not None, "open-default: no open arrivals or capacity"
+    slo = float(view.capacity["slo_p99_ms"])
+    found = {c.server: c for c in capacities(view.capacity)}
+    parts = []
+    for server in open_servers(view.open):
+        c = found[server.name]
+        assert c.confirmed and c.capacity_rps is not None, f"open-default: {server.name} has no confirmed capacity"
+        inside = "inside" if c.within_bracket else "outside"
+        limited = sum(1 for probe in c.probes if not probe["passed"] and "generator" in probe["why"])
+        parts.append(
+            f"{server.name} {fmt(c.capacity_rps)}/s (the model {fmt(c.model_capacity_rps)}/s, {inside} the bracket "
+            "it started from"
+            + (
+                f"; {limited} of its probes {'was' if limited == 1 else 'were'} limited by the load generator "
+                "and counted as failures"
+                if limited
+                else ""
+            )
+            + ")"
+        )
+    hidden = []
+    for server in open_servers(view.open):
+        pairs = same_load(view, server)
+        hid = [p for p in pairs if p.judged == "hid the queue"]
+        if not pairs:
+            continue
+        worst = max(
+            hid, key=lambda p: (p.open.latency("p95_ms") or 0) / (p.closed_latency("p95_ms") or 1), default=None
+        )
+        text = f"{server.name}: {len(hid)} of {len(pairs)} closed steps"
+        if worst is not None:
+            text += (
+                f" (at {worst.users} users: p95 {fmt_ms(worst.closed_latency('p95_ms'))} closed against "
+                f"{fmt_ms(worst.open.latency('p95_ms'))} from the schedule at {worst.open.rate:g} arrivals/s)"
+            )
+        hidden.append(text)
+    return (
+        f"the default's servers under open arrivals: capacity within p99 {slo:g} ms "
+        + ", ".join(parts)
+        + ". At the same load (the rate the closed loop's users ask for) the closed loop's p95 hid the queue at "
+        + "; ".join(hidden)
+        + "."
+    )
+
+
+def upstream_reading() -> str:
+    """The upstream scenario at its top level: each server's throughput and median, what bounds it in the model,
+    and the upstream service's own CPU."""
+    view = reference("upstream")
+    users = top(view)
+    for s in view.servers:
+        assert bound(view, s.name, users) in ("slots", "cpu", "users"), f"upstream: {s.name} bound elsewhere"
+    upstream_cpu = [float(r["upstream_cpu_pct"]) for r in view.records if r.get("upstream_cpu_pct") is not None]
+    assert upstream_cpu, "upstream: no step recorded the upstream's CPU"
+    return (
+        f"the default's waits as calls to an upstream HTTP service: at {users} users "
+        + ", ".join(f"{s.name} {figures_at(view, s.name, users)} ({bound(view, s.name, users)})" for s in view.servers)
+        + f"; the upstream service used {min(upstream_cpu):.0f}-{max(upstream_cpu):.0f}% of the client's core."
+    )
+
+
+def upstream_limited_reading() -> str:
+    """Both servers capped by the upstream's capacity, each against the model's ceiling."""
+    view = reference("upstream-limited")
+    users = top(view)
+    parts = []
+    for s in view.servers:
+        e = view.expectations[(s.name, users)]
+        measured = rps(view, s.name, users)
+        assert e.prediction.bound_by == "database", f"upstream-limited: {s.name} is not bound by the upstream"
+        off = measured / e.prediction.model_rps - 1
+        assert abs(off) <= 0.15, f"upstream-limited: {s.name} is {off:+.0%} off the model"
+        parts.append(f"{s.name} {fmt(measured)}/s ({off:+.0%} from the model's {fmt(e.prediction.model_rps)}/s)")
+    return f"an upstream that serves 4 calls at once caps both sides: at {users} users " + ", ".join(parts) + "."
+
+
+def upstream_antipatterns_reading() -> str:
+    """Each mistake beside the same server done right, at the top level: throughput, median and CPU per request."""
+    view = reference("upstream-antipatterns")
+    users = top(view)
+    cells = []
+    for s in view.servers:
+        step = view.ok_step(s.name, users)
+        assert step is not None, f"upstream-antipatterns: {s.name} at {users} users was not measured"
+        cpu_ms = cpu_ms_per_request(step)
+        cells.append(f"{s.name} {figures_at(view, s.name, users)}, {fmt(cpu_ms, 1)} ms CPU per request")
+    return f"the common mistakes with an HTTP client, at {users} users: " + "; ".join(cells) + "."
 
 
 # --- the model over every reference ----------------------------------------------------------------------------

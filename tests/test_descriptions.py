@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runner.config import ROOT
+from runner.expected import cpu_ms_per_request
 from runner.view import RunView
 
 SCENARIOS = ROOT / "scenarios"
@@ -45,6 +46,12 @@ def _mix_wait_ms(v: RunView) -> float:
     return (load.page_weight * work.page_wait_ms + load.short_weight * work.short_query_ms) / weights
 
 
+def _cpu_ms(v: RunView, server: str, users: int) -> float:
+    value = cpu_ms_per_request(v.by_level[(server, users)])
+    assert value is not None, f"{server} at {users} users has no CPU per request"
+    return value
+
+
 def _near(value: float, target: float, tolerance: float = 0.1) -> bool:
     return abs(value / target - 1) <= tolerance
 
@@ -76,6 +83,34 @@ CLAIMS: dict[str, dict[str, Callable[[RunView], bool]]] = {
             v.expectations[(s.name, _top(v))].prediction.bound_by == "database"
             and _near(v.systems[s.name].max_rps, 49, 0.03)
             for s in v.servers
+        ),
+    },
+    "upstream": {
+        "The 3 sync workers run out of\nslots, as the model predicts": lambda v: (
+            v.expectations[("flask-gunicorn", _top(v))].prediction.bound_by == "slots"
+            and _near(_rps(v, "flask-gunicorn", _top(v)), v.systems["flask-gunicorn"].max_rps, 0.1)
+        ),
+        "at every user level the event loop spends less CPU per request with aiohttp than\nwith httpx": lambda v: all(
+            _cpu_ms(v, "fastapi-aiohttp", n) < _cpu_ms(v, "fastapi-httpx", n) for n in v.users
+        ),
+    },
+    "upstream-limited": {
+        "both are capped by the upstream, at about 49\nrequests/s, as the model predicts": lambda v: all(
+            v.expectations[(s.name, _top(v))].prediction.bound_by == "database"
+            and _near(v.systems[s.name].max_rps, 49, 0.03)
+            and _near(_rps(v, s.name, _top(v)), v.expectations[(s.name, _top(v))].prediction.model_rps, 0.15)
+            for s in v.servers
+        ),
+    },
+    "upstream-antipatterns": {
+        # Several times a request's own CPU on both sides, at every level, and not so for a new aiohttp session.
+        "building an httpx client costs CPU of its own": lambda v: (
+            all(
+                _cpu_ms(v, f"{side}-httpx-per-call", n) >= 3 * _cpu_ms(v, f"{side}-httpx", n)
+                for side in ("flask", "fastapi")
+                for n in v.users
+            )
+            and all(_cpu_ms(v, "fastapi-aiohttp-per-call", n) <= 1.3 * _cpu_ms(v, "fastapi-httpx", n) for n in v.users)
         ),
     },
     "postgres-pool": {
