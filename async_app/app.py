@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from async_app.settings import AppSettings, die_with_parent
 from httpwait.config import UpstreamConfig
@@ -46,6 +47,20 @@ def answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | No
     """Every response this app sends: the JSON bytes both apps share (Starlette's JSONResponse happens to encode
     the same way today; sharing the encoder keeps it so), with uvicorn writing the same status line as Flask's."""
     return Response(wl.json_bytes(body), status_code=status, headers=headers, media_type=wl.JSON_TYPE)
+
+
+async def drain_body(request: Request) -> None:
+    """Read and drop what is left of the request's body, up to :data:`~simdb.workload.MAX_DRAIN_BYTES`, before an
+    answer that ignores it: uvicorn closes a connection whose body was not read, and a close with unread bytes sends
+    a reset that can reach the client before the answer does (the Flask app does the same)."""
+    read = 0
+    try:
+        async for chunk in request.stream():
+            read += len(chunk)
+            if read >= wl.MAX_DRAIN_BYTES:
+                return
+    except ClientDisconnect:
+        return  # the client has gone: nothing is left to protect
 
 
 def respond(body: dict[str, Any], timing: Timing) -> Response:
@@ -186,6 +201,7 @@ def create_app(
     async def http_error(request: Request, error: HTTPException) -> Response:
         # Starlette's own 405 carries an Allow header this answer replaces with the shared one.
         code = error.status_code
+        await drain_body(request)
         return answer(wl.http_error_body(code, request.method), code, wl.http_error_headers(code))
 
     @app.exception_handler(RequestValidationError)

@@ -36,6 +36,11 @@ MAX_ROWS = 1_000
 # endpoints"; gunicorn's own request-line limit, which would answer first with its own page, is lifted in
 # sync_app/gunicorn.conf.py).
 MAX_QUERY_BYTES = 4_096
+# How much of a request body either app reads, and throws away, before it answers 404 or 405 without looking at it.
+# A server that closes the connection with a body still arriving resets it, and a client (nginx too, as a 502) can
+# lose the answer to that reset (benoitc/gunicorn#872; RFC 9112, 9.6); past this bound the rest is left unread.
+MAX_DRAIN_BYTES = 1_048_576
+DRAIN_CHUNK_BYTES = 65_536
 
 
 @dataclass(frozen=True)

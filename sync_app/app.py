@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
 from httpwait.config import UpstreamConfig
 from pgdb import choose
@@ -96,9 +96,25 @@ def create_app(
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         code = error.code or 500
+        drain_body()
         return answer(wl.http_error_body(code, request.method), code, wl.http_error_headers(code))
 
     return app
+
+
+def drain_body() -> None:
+    """Read and drop what is left of the request's body, up to :data:`~simdb.workload.MAX_DRAIN_BYTES`, before an
+    answer that ignores it: gunicorn's sync worker closes the connection after it, and a close with unread bytes
+    sends a reset that can reach the client (or nginx, which then answers 502) before the answer does."""
+    left = wl.MAX_DRAIN_BYTES
+    try:
+        while left > 0:
+            chunk = request.stream.read(min(wl.DRAIN_CHUNK_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (ClientDisconnected, OSError):
+        return  # the client has gone: nothing is left to protect
 
 
 def answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:

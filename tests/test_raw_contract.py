@@ -11,6 +11,7 @@ slashes, bytes that are not UTF-8, a query too long, and a few ordinary requests
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -190,3 +191,29 @@ def test_what_a_server_refuses_itself_is_a_4xx_from_both_as_documented(
         reply = exchange(servers[name], method, target)
         assert reply.status_line.startswith(f"HTTP/1.1 {status} ".encode()), (name, reply)
         assert reply.headers.get(b"content-type") == content_type.encode(), (name, reply)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize(("target", "status"), [("/page", 405), ("/nowhere", 404)])
+def test_an_answer_before_a_body_is_read_reaches_a_client_still_sending_it(
+    servers: dict[str, str], server: str, target: str, status: int
+) -> None:
+    """A client that sends its body in pieces (nginx forwards one from its buffer file so) must get the whole answer:
+    an app that answers 404 or 405 and closes with the body still arriving resets the connection (gunicorn's sync
+    worker did, every time; through nginx that was a 502 now and then). Both apps read it first, up to a bound."""
+    host, port = servers[server].removeprefix("http://").split(":")
+    body = b"x" * 200_000  # over a loopback socket's buffers, under wl.MAX_DRAIN_BYTES
+    assert len(body) < wl.MAX_DRAIN_BYTES
+    head = f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    for attempt in range(5):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head.encode("ascii"))
+            for start in range(0, len(body), 16_384):
+                sock.sendall(body[start : start + 16_384])  # BrokenPipeError here is the defect
+                time.sleep(0.002)  # the app answers while the body is still on its way
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        raw = b"".join(chunks)
+        assert raw.startswith(f"HTTP/1.1 {status} ".encode()), f"attempt {attempt}: {raw[:80]!r}"
+        assert raw.endswith(wl.json_bytes(wl.http_error_body(status, "POST")))
