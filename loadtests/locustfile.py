@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import csv
 import ctypes
+import gc
 import json
 import math
 import os
@@ -182,6 +183,46 @@ def _parent_death_signal() -> int | None:
     return value.value
 
 
+# --- the client's own pauses ----------------------------------------------------------------------------------------
+
+
+class _GcPauses:
+    """Every garbage collection this process makes, timed: a collection stops every greenlet, the arrivals'
+    scheduler too, so a long one shows as generator lateness; kept so a late arrival can be put down to it or
+    not. One callback per collection costs a few microseconds."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int, float]] = []  # (epoch s at the end, generation, ms)
+        self._started = 0.0
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.time(), int(info["generation"]), (time.perf_counter() - self._started) * 1e3))
+
+    def summary(self, start: float, end: float) -> dict[str, Any]:
+        """The collections that ended inside [start, end]: how many of each generation, the total and longest
+        pause, and each one of GC_REPORTED_MS or more with when it ended."""
+        inside = [(t, gen, ms) for t, gen, ms in self.pauses if start <= t <= end]
+        return {
+            "collections": [sum(1 for _, gen, _ in inside if gen == g) for g in range(3)],
+            "total_ms": round(sum(ms for _, _, ms in inside), 3),
+            "max_ms": round(max((ms for _, _, ms in inside), default=0.0), 3),
+            "long": [[round(t, 4), gen, round(ms, 3)] for t, gen, ms in inside if ms >= GC_REPORTED_MS],
+        }
+
+
+# A collection at least this long is listed by itself in the window file (a quarter of what flags the generator).
+GC_REPORTED_MS = 5.0
+gc_pauses = _GcPauses()
+gc_pauses.install()
+
+
 # --- the recorder -------------------------------------------------------------------------------------------------
 
 
@@ -280,6 +321,9 @@ class _Recorder:
             "cpu_seconds": used,
             "cpu_pct": 100.0 * used / span if used is not None and span else None,
             "parent_death_signal": _parent_death_signal(),
+            "gc": gc_pauses.summary(
+                float(self.meta.get("window_start", math.inf)), float(self.meta.get("window_end", -math.inf))
+            ),
         }
 
     def export_rows(self, prefix: str = "") -> list[Row]:

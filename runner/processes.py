@@ -83,6 +83,13 @@ def pin_tree(pid: int, cpus: frozenset[int]) -> None:
                 os.sched_setaffinity(tid, cpus)
 
 
+def steal_seconds() -> list[float]:
+    """Each core's steal time so far: CPU time the hypervisor gave to another guest while this one had work. On a
+    VM a burst of it stalls whatever runs on that core (the load generator's schedule slips by 100 ms and more),
+    so a step records how much it met, per core."""
+    return [float(getattr(core, "steal", 0.0)) for core in psutil.cpu_times(percpu=True)]
+
+
 def tree(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)

@@ -28,7 +28,7 @@ from runner.loadgen import LoadError, StepFiles, run_step
 from runner.numbers import fmt_ms
 from runner.open_figures import OpenFigures, open_figures
 from runner.postgres import StepWatch
-from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb
+from runner.processes import CpuPlan, Sample, TreeSampler, plan_cpus, proportional_memory_mb, steal_seconds
 from runner.progress import SweepProgress, step_label
 from runner.servers import RunningServer, ServerError, command, proxy_command, serve, server_env
 from runner.stats import OutputError, StepFigures, read_window, step_figures
@@ -157,8 +157,11 @@ def measure_step(
             proxy_sampling(server) as proxy_sampler,
             watching(database) as db,
         ):
+            steal_before = steal_seconds()
             try:
                 files = run_step(config, server.url, step.users, folder, cpus.client, tick, step.rate)
+                # Over the whole step (warm-up and drain too): the VM's steal per core, beside the client's lateness.
+                record["steal_s"] = [round(b - a, 3) for a, b in zip(steal_before, steal_seconds(), strict=True)]
                 figures: StepFigures | OpenFigures = (
                     step_figures(files.json, files.raw, files.meta)
                     if step.rate is None
