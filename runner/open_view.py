@@ -126,6 +126,8 @@ class Capacity:
     model_capacity_rps: float | None
     bracket: tuple[float, float] | None
     probes: tuple[Mapping[str, Any], ...]
+    # Rates failed only because the load generator fell behind in every try: the client bounds the number.
+    client_limited: tuple[float, ...] = ()
 
     @property
     def within_bracket(self) -> bool | None:
@@ -151,6 +153,7 @@ def capacities(data: Mapping[str, Any] | None) -> list[Capacity]:
                 model_capacity_rps=server.get("model_capacity_rps"),
                 bracket=(float(bracket[0]), float(bracket[1])) if bracket else None,
                 probes=tuple(server.get("probes") or ()),
+                client_limited=tuple(float(rate) for rate in server.get("client_limited") or ()),
             )
         )
     return out
@@ -165,7 +168,8 @@ def headline(data: Mapping[str, Any]) -> str:
         if capacity is None or server.get("bound"):
             parts.append(f"{name}: {server.get('bound') or 'no capacity found'}")
         else:
-            parts.append(f"{name}: {capacity:.1f} requests/s")
+            limited = " (a rate above it failed only on the load generator: a lower bound)"
+            parts.append(f"{name}: {capacity:.1f} requests/s" + (limited if server.get("client_limited") else ""))
     return f"Capacity within p99 {slo:g} ms (open arrivals, from the scheduled start): " + "; ".join(parts) + "."
 
 

@@ -30,6 +30,8 @@ from runner.view import RunView
 # users ask for: near enough that the server is asked as much, far enough apart that a sweep of a handful of rates
 # finds a partner for most closed steps.
 SAME_LOAD = 0.15
+# A capacity probe's verdict as the report says it: None is a window whose load generator fell behind, measured again.
+VERDICT = {True: "pass", False: "fail", None: "inconclusive"}
 
 
 def capacity_headline(view: RunView) -> list[str]:
@@ -270,8 +272,6 @@ def capacity_section(view: RunView) -> list[str]:
         )
     lines.append("")
     for c in found:
-        steps = "; ".join(
-            f"{p['rate']:.1f} {'pass' if p['passed'] else 'fail'} ({p['purpose']}: {p['why']})" for p in c.probes
-        )
+        steps = "; ".join(f"{p['rate']:.1f} {VERDICT[p['passed']]} ({p['purpose']}: {p['why']})" for p in c.probes)
         lines.append(f"- {c.server}: {steps}.")
     return [*lines, ""]

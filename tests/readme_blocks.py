@@ -372,17 +372,18 @@ def open_default_reading() -> str:
         c = found[server.name]
         assert c.confirmed and c.capacity_rps is not None, f"open-default: {server.name} has no confirmed capacity"
         inside = "inside" if c.within_bracket else "outside"
-        limited = sum(1 for probe in c.probes if not probe["passed"] and "generator" in probe["why"])
+        # A window whose generator fell behind is measured again (passed None); a run made before that rule, or a
+        # rate whose every try fell behind, counted it as a failure, and the line must say which.
+        again = sum(1 for probe in c.probes if probe["passed"] is None)
+        failed = sum(1 for probe in c.probes if probe["passed"] is False and "generator" in probe["why"])
+        notes = [
+            f"{n} of its probe windows {'was' if n == 1 else 'were'} limited by the load generator and {what}"
+            for n, what in ((again, "measured again"), (failed, "counted as failures"))
+            if n
+        ]
         parts.append(
             f"{server.name} {fmt(c.capacity_rps)}/s (the model {fmt(c.model_capacity_rps)}/s, {inside} the bracket "
-            "it started from"
-            + (
-                f"; {limited} of its probes {'was' if limited == 1 else 'were'} limited by the load generator "
-                "and counted as failures"
-                if limited
-                else ""
-            )
-            + ")"
+            "it started from" + "".join(f"; {note}" for note in notes) + ")"
         )
     hidden = []
     for server in open_servers(view.open):

@@ -9,8 +9,19 @@ from typing import Any
 
 import pytest
 
-from runner.capacity import CONFIRM_TRIES, MIN_ARRIVALS, RESOLUTION, WIDEN, passes, probe_config, search
+from runner.capacity import (
+    CONFIRM_TRIES,
+    INCONCLUSIVE_TRIES,
+    MIN_ARRIVALS,
+    RESOLUTION,
+    WIDEN,
+    passes,
+    probe_config,
+    problems,
+    search,
+)
 from runner.config import load_config
+from runner.open_view import headline
 
 SLO = 500.0
 
@@ -118,3 +129,37 @@ def test_a_probe_window_holds_enough_arrivals_for_its_p99() -> None:
     slow = probe_config(config, 5.0).load
     assert slow.measure_s * 5.0 >= MIN_ARRIVALS
     assert slow.users == config.load.users and slow.warmup_s == config.load.warmup_s
+
+
+def test_a_window_whose_generator_fell_behind_is_measured_again_not_failed() -> None:
+    tries: dict[float, int] = {}
+
+    def hiccups(rate: float) -> dict[str, Any]:
+        # The first measurement of every rate meets a stall of the client's core; the server is the one of server().
+        tries[rate] = tries.get(rate, 0) + 1
+        return record(SLO * rate / 30.0, generator_behind=tries[rate] == 1)
+
+    found = search(20.0, 60.0, hiccups, SLO)
+    assert found["confirmed"] and 30.0 * (1 - RESOLUTION) <= found["capacity_rps"] <= 30.0
+    assert found["client_limited"] == []
+    again = [p for p in found["probes"] if p["passed"] is None]
+    assert len(again) == len(tries) and all("inconclusive" in p["why"] for p in again)
+    # Every rate's verdict came from the try after its inconclusive one.
+    for rate in tries:
+        verdicts = [p["passed"] for p in found["probes"] if p["rate"] == rate]
+        assert verdicts[0] is None and None not in verdicts[1:]
+
+
+def test_a_rate_whose_generator_always_falls_behind_fails_and_is_named_client_limited() -> None:
+    def weak_client(rate: float) -> dict[str, Any]:
+        return record(SLO * rate / 1000.0, generator_behind=rate > 40.0)  # the server could take far more
+
+    found = search(20.0, 60.0, weak_client, SLO)
+    assert found["confirmed"] and found["capacity_rps"] <= 40.0
+    assert 60.0 in found["client_limited"]
+    at_60 = [p for p in found["probes"] if p["rate"] == 60.0]
+    assert [p["passed"] for p in at_60] == [None] * (INCONCLUSIVE_TRIES - 1) + [False]
+    assert f"in {INCONCLUSIVE_TRIES} measurements in a row" in at_60[-1]["why"]
+    said = problems({"servers": {"s": found}})
+    assert said and all("load generator" in line for line in said)
+    assert "lower bound" in headline({"slo_p99_ms": SLO, "servers": {"s": found}})
