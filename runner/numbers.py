@@ -11,6 +11,9 @@ import math
 from typing import Any, TypeGuard
 
 DASH = "–"
+# A table's head for the VM's steal per step: seconds per core, core 0 first, over the whole step (warm-up and
+# drain too), as fmt_steal(..., compact=True) writes its cells.
+STEAL_HEAD = "VM steal s per core"
 
 
 def is_finite(value: Any) -> TypeGuard[int | float]:
@@ -60,3 +63,13 @@ def ratio(a: Any, b: Any) -> str:
     if not (is_finite(a) and is_finite(b)) or b <= 0:
         return DASH
     return f"{a / b:.1f}x"
+
+
+def fmt_steal(steal_s: Any, compact: bool = False) -> str:
+    """The VM's steal time per core over a step, as recorded (``steal_s``): ``core 0 0.12 s, core 1 0.01 s``, or
+    ``0.12 / 0.01`` for a table's cell; a dash for a run that did not record it."""
+    if not isinstance(steal_s, list | tuple) or not steal_s or not all(is_finite(v) for v in steal_s):
+        return DASH
+    if compact:
+        return " / ".join(f"{seconds:.2f}" for seconds in steal_s)
+    return ", ".join(f"core {core} {seconds:.2f} s" for core, seconds in enumerate(steal_s))

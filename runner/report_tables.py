@@ -12,7 +12,7 @@ from typing import Any
 
 from runner import repeats
 from runner.expected import cpu_ms_per_request
-from runner.numbers import DASH, fmt, fmt_ms, is_finite, ratio
+from runner.numbers import DASH, STEAL_HEAD, fmt, fmt_ms, fmt_steal, is_finite, ratio
 from runner.stats import POOL_WAITED_MS
 from runner.store import is_ok
 from runner.view import RunView
@@ -97,6 +97,11 @@ def resource_table(view: RunView) -> list[str]:
     if upstream:
         # The upstream service runs on the client's cores (runner/upstream.py): its CPU is the client side's too.
         head += ["server CPU ms / request", "upstream CPU %"]
+    # The VM's steal per core over each step, where the run recorded it: time the hypervisor took from the cores
+    # the server and the client were pinned to.
+    steal = any(fmt_steal(step.get("steal_s")) != DASH for step in view.records)
+    if steal:
+        head.append(STEAL_HEAD)
     rows = _head(head)
     for step in view.records:
         if not is_ok(step):
@@ -130,6 +135,7 @@ def resource_table(view: RunView) -> list[str]:
                     fmt_ms((f.get("locust") or {}).get("p95_ms")),
                     step.get("saturated") or "",
                     *database,
+                    *([fmt_steal(step.get("steal_s"), compact=True)] if steal else []),
                 ]
             )
         )

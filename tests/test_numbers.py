@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from runner.numbers import DASH, fmt, fmt_ms, fmt_ms_range, is_finite, is_number, ratio, sig3
+from runner.numbers import DASH, fmt, fmt_ms, fmt_ms_range, fmt_steal, is_finite, is_number, ratio, sig3
 
 # What a saved run holds where there is no figure, and what must never be printed as one.
 NOT_FIGURES = [None, math.nan, math.inf, -math.inf, True, False, "12", [1]]
@@ -147,3 +147,11 @@ def test_ratio_is_one_decimal_and_an_x(a: float, b: float, expected: str) -> Non
 )  # fmt: skip
 def test_ratio_gives_a_dash_when_either_side_is_missing_or_b_is_not_positive(a: object, b: object) -> None:
     assert ratio(a, b) == DASH
+
+
+def test_steal_reads_per_core_and_a_run_without_it_is_a_dash() -> None:
+    assert fmt_steal([0.231, 0.0]) == "core 0 0.23 s, core 1 0.00 s"
+    for missing in (None, [], [math.nan, 0.1], "0.2", [None]):
+        assert fmt_steal(missing) == DASH
+    assert fmt_steal([0.231, 0.0], compact=True) == "0.23 / 0.00"
+    assert fmt_steal(None, compact=True) == DASH

@@ -87,3 +87,13 @@ def test_where_the_time_went_is_shown_only_for_steps_with_the_servers_own_times(
     assert rows[0] == "### Where the time went"
     assert rows[4].startswith("| server | users | response mean (client) | in the handler mean |")
     assert rows[6:] == [f"| {ASYNC} | 50 | 121 ms | 104 ms | 17.0 ms / 2.4 s | 0.0 ms / 0.1 ms | 0% |", ""]
+
+
+def test_the_vms_steal_per_core_is_a_column_only_where_the_run_recorded_it() -> None:
+    run = complete_run()
+    run["steps"][0]["steal_s"] = [0.231, 0.012]
+    rows = resource_table(view_of(run))
+    assert rows[0].endswith("| VM steal s per core |")
+    assert rows[2] == f"| {SYNC} | 5 | 12 | 40 | 120 | 80 | 1 | 0 | – | – |  | 0.23 / 0.01 |"
+    assert all(row.endswith("| – |") for row in rows[3:])  # the steps without it, a dash each
+    assert "steal" not in resource_table(view_of(complete_run()))[0]
