@@ -31,6 +31,11 @@ def open_records(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+# How many times its largest lateness a generator that fell behind can have added to a latency (see
+# OpenStep.generator_added_ms).
+GENERATOR_MARGIN = 2.0
+
+
 @dataclass(frozen=True)
 class OpenStep:
     """One server at one rate, as measured: the figures report and summary need, None where not measured."""
@@ -62,6 +67,45 @@ class OpenStep:
         return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
     @property
+    def generator_behind(self) -> bool:
+        """The step's load generator fell behind its schedule (the report's ‡)."""
+        return self.ok and bool(self.figures.get("generator_behind"))
+
+    @property
+    def generator_max_ms(self) -> float:
+        """The most the generator handed one arrival out late: the most it can have added to any latency itself."""
+        value = self.figures.get("generator_max_ms")
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
+
+    @property
+    def generator_added_ms(self) -> float:
+        """The most the generator can have added to a latency: nothing where it kept its schedule; where it fell
+        behind, GENERATOR_MARGIN times its largest lateness (the lateness itself, and the queue left by the burst
+        of arrivals it bunched, which a server below saturation clears in less than that lateness again)."""
+        return GENERATOR_MARGIN * self.generator_max_ms if self.generator_behind else 0.0
+
+    def over_target(self, slo_p99_ms: float) -> bool | None:
+        """Whether the p99 from the scheduled start (over every arrival: ``p99_all_ms``, a lost arrival slower than
+        any answer) is over the target, or over 1% was lost; None where it cannot be told.
+
+        A step whose generator fell behind is read only where the answer does not hang on the generator: its
+        lateness only adds to a latency, so a p99 within the target stands; a p99 over it stands only when it is
+        over by more than the generator can have added (:attr:`generator_added_ms`). In between, the step is not
+        read (None)."""
+        if not self.ok:
+            return None
+        p99 = self.figures.get("p99_all_ms")
+        if self.figures.get("p99_all_lost"):
+            return True
+        if not (isinstance(p99, int | float) and math.isfinite(p99)):
+            return None
+        if p99 <= slo_p99_ms:
+            return False
+        if p99 - self.generator_added_ms <= slo_p99_ms:
+            return None
+        return True
+
+    @property
     def hidden_ms(self) -> float | None:
         """How much of the p99 the actual send hides: the p99 from the schedule less the p99 from the send."""
         scheduled, sent = self.latency("p99_ms"), self.latency("p99_ms", "sent")
@@ -86,17 +130,16 @@ class OpenServer:
         return min(curve, key=lambda p: abs(float(p["rate_rps"]) - rate))
 
     def leaves_target(self, slo_p99_ms: float) -> OpenStep | None:
-        """The first measured rate whose p99 from the scheduled start (over every arrival: ``p99_all_ms``, a lost
-        arrival counting as slower than any answer) is over the target, or that lost over 1%."""
+        """The first measured rate that is over the target (:meth:`OpenStep.over_target`), skipping steps that
+        cannot be told."""
         for step in self.steps:
-            if not step.ok:
-                continue
-            p99 = step.figures.get("p99_all_ms")
-            if step.figures.get("p99_all_lost") or (
-                isinstance(p99, int | float) and math.isfinite(p99) and p99 > slo_p99_ms
-            ):
+            if step.over_target(slo_p99_ms):
                 return step
         return None
+
+    def untold(self, slo_p99_ms: float) -> list[OpenStep]:
+        """The measured steps whose verdict on the target hangs on their load generator, not read."""
+        return [s for s in self.steps if s.ok and s.over_target(slo_p99_ms) is None and s.generator_behind]
 
 
 def open_servers(data: Mapping[str, Any] | None) -> list[OpenServer]:

@@ -5,13 +5,17 @@ Each reading states a rule that could have come out the other way and applies it
 
 * **Where p99 leaves the target**: the lowest measured rate whose p99 over every arrival (a lost one slower than
   any answer) is over the target, between the last rate that passed and it; against the model's capacity under
-  the target, which either falls in that interval or does not, and the report says which.
+  the target, which either falls in that interval or does not, and the report says which. A step whose load
+  generator fell behind is read only where its lateness cannot decide it (``OpenStep.over_target``): a p99 within
+  the target, or over it by more than twice the generator's largest lateness; the others are named, not read.
 * **What the closed loop hid**: for each closed step, the open step whose rate is within ``SAME_LOAD`` of what the
   closed step's users ask for, ``N / (S + Z)`` (the model's offered load: below the knee that is the closed step's
   throughput; past it the users ask for more than the server completes, and the closed loop slows them down where
   open arrivals would queue). The closed loop "hid the queue" when the open p95 (from the scheduled start) is above
   the closed p95's 95% interval, "overstated it" when below, and agrees otherwise. The rule is on the p95 because
-  that is the highest percentile a closed step keeps an interval for.
+  that is the highest percentile a closed step keeps an interval for. Where the open step's generator fell behind,
+  "hid the queue" needs the open p95 above the interval by more than twice the generator's largest lateness (which
+  only adds to the open loop's latencies); short of that the pair is "not read".
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.numbers import DASH, fmt, fmt_ms, is_finite
+from runner.numbers import DASH, STEAL_HEAD, fmt, fmt_ms, fmt_steal, is_finite
 from runner.open_view import Capacity, OpenServer, OpenStep, capacities, open_servers
 from runner.open_view import headline as capacity_headline_text
 from runner.store import is_ok
@@ -30,6 +34,8 @@ from runner.view import RunView
 # users ask for: near enough that the server is asked as much, far enough apart that a sweep of a handful of rates
 # finds a partner for most closed steps.
 SAME_LOAD = 0.15
+# A closed step's pair whose verdict hangs on the open step's load generator.
+NOT_READ = "not read: the load generator fell behind"
 # A capacity probe's verdict as the report says it: None is a window whose load generator fell behind, measured again.
 VERDICT = {True: "pass", False: "fail", None: "inconclusive"}
 
@@ -59,17 +65,18 @@ def _model_cell(server: OpenServer, rate: float, key: str) -> str:
 def open_table(server: OpenServer) -> list[str]:
     """One server's open steps: offered load, throughput, latency from the schedule and from the send, losses,
     the generator's own lateness and the model beside them."""
+    steal = any(fmt_steal(step.record.get("steal_s")) != DASH for step in server.steps)
     lines = [
         f"**{server.name}** ({server.setup}):",
         "",
         "| rate asked | offered | completed/s | p50 | p99 | p99 from send | lost | generator p99 | model p50 | "
-        "model p99 | server CPU |",
-        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "model p99 | server CPU |" + (f" {STEAL_HEAD} |" if steal else ""),
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|" + ("---|" if steal else ""),
     ]
     for step in server.steps:
         if not step.ok:
             first = (step.record.get("error") or "failed").splitlines()[0]
-            lines.append(f"| {step.rate:g} | failed: {first} |" + " |" * 9)
+            lines.append(f"| {step.rate:g} | failed: {first} |" + " |" * (10 if steal else 9))
             continue
         flag = " ‡" if step.record.get("saturated") == "generator" else ""
         cpu = step.record.get("server_cpu_pct")
@@ -80,13 +87,23 @@ def open_table(server: OpenServer) -> list[str]:
             f"{fmt_ms(step.figures.get('generator_p99_ms'))} | "
             f"{_model_cell(server, step.rate, 'p50_ms')} | {_model_cell(server, step.rate, 'p99_ms')} | "
             f"{fmt(cpu, 0) + '%' if is_finite(cpu) else DASH} |"
+            + (f" {fmt_steal(step.record.get('steal_s'), compact=True)} |" if steal else "")
         )
+    # What may have stalled the client's core in a step whose generator fell behind (recorded since steal_s was).
+    behind = [
+        f"‡ {s.rate:g}/s: the VM's steal over the step: {fmt_steal(s.record.get('steal_s'))}."
+        for s in server.steps
+        if s.ok and s.record.get("saturated") == "generator" and fmt_steal(s.record.get("steal_s")) != DASH
+    ]
+    if behind:
+        lines += ["", *behind]
     return [*lines, ""]
 
 
 def leaves_text(server: OpenServer, slo: float) -> str:
-    """Where one server's p99 leaves the target, measured and by the model, and whether the two agree."""
-    ok = [s for s in server.steps if s.ok]
+    """Where one server's p99 leaves the target, measured and by the model, and whether the two agree; steps whose
+    verdict hangs on their load generator are left out of both ends and named."""
+    ok = [s for s in server.steps if s.over_target(slo) is not None]
     first_over = server.leaves_target(slo)
     model_cap = server.model.get("slo_capacity_rps")
     bottleneck = server.model.get("bottleneck", "?")
@@ -96,14 +113,27 @@ def leaves_text(server: OpenServer, slo: float) -> str:
         if is_finite(model_cap)
         else "the model says no rate meets the target"
     )
+    untold = server.untold(slo)
+    skipped = (
+        " Not read: "
+        + "; ".join(
+            f"{s.rate:g} requests/s (p99 {fmt_ms(s.figures.get('p99_all_ms'))}, its load generator up to "
+            f"{fmt_ms(s.generator_max_ms)} late: enough to decide it)"
+            for s in untold
+        )
+        + "."
+        if untold
+        else ""
+    )
     if not ok:
-        return f"**{server.name}**: no rate was measured."
+        return f"**{server.name}**: no rate was measured." + skipped
     if first_over is None:
         return (
             f"**{server.name}** kept p99 within {slo:g} ms at every rate measured, up to {ok[-1].rate:g} requests/s; "
             f"{model_text}"
             + (". The model agrees: that is above every rate measured." if not is_finite(model_cap)
                or model_cap >= ok[-1].rate else ", below the highest rate measured: the model is pessimistic here.")
+            + skipped
         )  # fmt: skip
     below = [s for s in ok if s.rate < first_over.rate]
     low = below[-1].rate if below else 0.0
@@ -119,15 +149,16 @@ def leaves_text(server: OpenServer, slo: float) -> str:
         verdict = "while the measurement found rates within the target: they disagree"
     return (
         f"**{server.name}** leaves the target between {low:g} and {first_over.rate:g} requests/s ({over} at "
-        f"{first_over.rate:g}); {model_text}, {verdict}."
+        f"{first_over.rate:g}); {model_text}, {verdict}." + skipped
     )
 
 
 @dataclass(frozen=True)
 class SameLoad:
     """A closed step and the open step whose rate is nearest what the closed step's users ask for (within
-    SAME_LOAD), with what the closed loop's p95 did to the queue: "hid the queue", "overstated it" or "agrees,
-    within chance" (None without the closed p95's interval)."""
+    SAME_LOAD), with what the closed loop's p95 did to the queue: "hid the queue", "overstated it", "agrees,
+    within chance", NOT_READ where the open step's generator fell behind by enough to decide it, or None without
+    the closed p95's interval."""
 
     closed: Mapping[str, Any]
     asked_rps: float  # N / (S + Z): what the closed step's users ask for
@@ -161,8 +192,12 @@ def same_load(view: RunView, server: OpenServer) -> list[SameLoad]:
         open_p95 = step.latency("p95_ms")
         judged = None
         if interval and open_p95 is not None:
-            if open_p95 > interval[1]:
+            # The generator's lateness only adds to the open loop's latencies: an open p95 above the interval says
+            # the closed loop hid the queue only when it is above by more than the generator can have added.
+            if open_p95 - step.generator_added_ms > interval[1]:
                 judged = "hid the queue"
+            elif open_p95 > interval[1]:
+                judged = NOT_READ
             elif open_p95 < interval[0]:
                 judged = "overstated it"
             else:

@@ -24,7 +24,7 @@ from runner.numbers import fmt, fmt_ms
 from runner.open_view import capacities, open_servers
 from runner.report_experiments import burst_story
 from runner.report_model import agreement
-from runner.report_open import same_load
+from runner.report_open import NOT_READ, same_load
 from runner.report_proxy import proxy_cpu_ms
 from runner.view import RunView, figure_of, shown_round, slow_client_runs
 
@@ -387,7 +387,7 @@ def open_default_reading() -> str:
         )
     hidden = []
     for server in open_servers(view.open):
-        pairs = same_load(view, server)
+        pairs = [p for p in same_load(view, server) if p.judged != NOT_READ]
         hid = [p for p in pairs if p.judged == "hid the queue"]
         if not pairs:
             continue

@@ -96,6 +96,14 @@ def test_open_arrivals_alone_measure_every_server_and_draw_the_chart(tmp_path: P
         raw = folder / step["files"] / "requests.csv"
         header = raw.read_text().splitlines()[0]
         assert "scheduled_epoch_s" in header
+        # What could have stalled the generator is kept beside its lateness: the VM's steal per core over the
+        # step, and the client's garbage collections in the window.
+        assert len(step["steal_s"]) == os.cpu_count() and min(step["steal_s"]) >= 0, name
+        window = json.loads((folder / step["files"] / "window.json").read_text())
+        (client,) = window["client_processes"]
+        gc = client["gc"]
+        assert len(gc["collections"]) == 3 and gc["max_ms"] <= gc["total_ms"] + 1e-3, name
+        assert all(ms >= 5.0 for _, _, ms in gc["long"]), name
 
 
 @pytest.mark.integration

@@ -197,3 +197,70 @@ def test_an_open_only_run_reads_no_user_levels() -> None:
     text = report.markdown(view_of(run))
     assert "## Open arrivals" in text
     assert "## Reading" not in text and "## Results per user level" not in text
+
+
+def test_a_generator_limited_step_shows_the_steal_it_met_and_an_inconclusive_probe_says_so() -> None:
+    behind = open_step(ASYNC, 20, 110, 130, 140, saturated="generator")
+    behind["steal_s"] = [0.231, 0.012]
+    older = open_step(ASYNC, 40, 110, 130, 140, saturated="generator")  # a run from before steal_s was recorded
+    run = run_with_open([open_step(SYNC, 20, 110, 200, 300)], [behind, older])
+    run["capacity"] = {
+        "slo_p99_ms": SLO, "resolution": 0.1, "measure_s": 10.0,
+        "servers": {SYNC: {"kind": "sync", "capacity_rps": 27.0, "confirmed": True, "bound": None,
+                           "bracket": [13, 40], "model_capacity_rps": 26.5, "client_limited": [],
+                           "probes": [{"rate": 30.0, "purpose": "bisection", "passed": None,
+                                       "why": "inconclusive, measured again: the load generator fell behind"},
+                                      {"rate": 30.0, "purpose": "bisection", "passed": False,
+                                       "why": "p99 700 ms over the target"}]}},
+    }  # fmt: skip
+    text = report.markdown(view_of(run))
+    assert "‡ 20/s: the VM's steal over the step: core 0 0.23 s, core 1 0.01 s." in text
+    assert "‡ 40/s" not in text  # nothing to say where nothing was recorded
+    assert "| 0.23 / 0.01 |" in text and "VM steal s per core" in text
+    table_rows_match_headers(text)
+    assert "30.0 inconclusive (bisection: inconclusive, measured again" in text
+    assert "30.0 fail (bisection: p99 700 ms over the target)" in text
+
+
+def behind(server: str, rate: float, p99: float, late_max: float) -> dict[str, Any]:
+    """An open step whose load generator fell behind, handing one arrival out up to ``late_max`` ms late."""
+    return open_step(server, rate, 110, p99 * 0.8, p99, saturated="generator", generator_behind=True,
+                     generator_max_ms=late_max)  # fmt: skip
+
+
+def test_a_step_whose_generator_fell_behind_is_read_only_where_its_lateness_cannot_decide_it() -> None:
+    steps = [
+        open_step(ASYNC, 10, 110, 130, 140),
+        behind(ASYNC, 20, 505.0, 375.0),  # over by 5 ms with the generator up to 375 ms late: not read
+        behind(ASYNC, 30, 400.0, 375.0),  # within the target though the generator added to it: within
+        open_step(ASYNC, 40, 110, 400, 450),
+        behind(ASYNC, 50, 900.0, 375.0),  # over by 400 ms: less than twice the generator's 375, not read
+        behind(ASYNC, 60, 1300.0, 375.0),  # over by 800 ms, more than twice the generator's 375: over
+    ]
+    (_, a) = open_servers(run_with_open([open_step(SYNC, 10, 110, 130, 140)], steps)["open"])
+    assert [s.over_target(SLO) for s in a.steps] == [False, None, False, False, None, True]
+    assert a.leaves_target(SLO) is a.steps[-1]
+    assert [s.rate for s in a.untold(SLO)] == [20, 50]
+    text = report_open.leaves_text(a, SLO)
+    assert "between 40 and 60" in text
+    assert "Not read: 20 requests/s (p99 505 ms, its load generator up to 375 ms late" in text
+    # Without the generator's lateness the same 505 ms is over the target, and the interval starts at 10.
+    plain = [open_step(ASYNC, 10, 110, 130, 140), open_step(ASYNC, 20, 110, 400, 505)]
+    (_, b) = open_servers(run_with_open([open_step(SYNC, 10, 110, 130, 140)], plain)["open"])
+    assert "between 10 and 20" in report_open.leaves_text(b, SLO) and "Not read" not in report_open.leaves_text(b, SLO)
+
+
+def test_the_closed_loop_hid_the_queue_only_by_more_than_the_open_generators_lateness() -> None:
+    asked = view_of(complete_run()).expectations[(SYNC, 50)].prediction.offered_rps
+    judged = {}
+    for late_max in (100.0, 1000.0):
+        step = open_step(SYNC, round(asked, 1), 900, 4000, 5000, saturated="generator", generator_behind=True,
+                         generator_max_ms=late_max)  # fmt: skip
+        run = run_with_open([step], [])
+        for record in run["steps"]:
+            p95 = record["figures"]["latency"]["p95_ms"]
+            record["figures"]["latency"]["p95_ci_ms"] = [0.9 * p95, 1.1 * p95]  # sync at 50 users: 2250-2750 ms
+        (pair,) = report_open.same_load(view_of(run), open_servers(run["open"])[0])
+        judged[late_max] = pair.judged
+    # 4000 ms less twice 100 ms is still above 2750: hid the queue; less twice 1000 ms it is not: not read.
+    assert judged == {100.0: "hid the queue", 1000.0: report_open.NOT_READ}
