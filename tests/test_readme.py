@@ -166,8 +166,8 @@ def test_the_reading_of_the_pool_table_holds() -> None:
 def test_the_reading_of_simulated_against_real_holds() -> None:
     """The sentences under the table: sync workers the same (about 31/s, 11 s outside the handler, a tenth of a
     millisecond for a connection), the event loop slower on PostgreSQL with a median over a second, every request
-    waiting 1.4 s for a connection and milliseconds outside the handler, the driver's CPU under a millisecond on
-    either side, and the sized gthread server's figures."""
+    waiting over a second for a connection and milliseconds outside the handler, the driver's CPU about a millisecond
+    on either side, and the sized gthread server's figures."""
     view = reference("postgres")
     top = max(view.users)
 
@@ -185,7 +185,7 @@ def test_the_reading_of_simulated_against_real_holds() -> None:
     loop = server_times(view, "fastapi-uvicorn", top)
     assert loop["pool_waited_pct"] >= 99.5, loop
     assert loop["outside_mean_ms"] < 100, loop
-    assert all(0 < (d.overall_ms or 0) < 1 for d in added(view).values()), added(view)
+    assert all(0 < (d.overall_ms or 0) < 1.5 for d in added(view).values()), added(view)  # "about a millisecond"
     gthread_rps, gthread_p50 = at(view, "flask-gthread", top)
     assert figures("flask-gthread")[0] > real[0] and figures("flask-gthread")[1] < 1000
     readme = README.read_text(encoding="utf-8")
