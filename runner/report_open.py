@@ -78,7 +78,7 @@ def open_table(server: OpenServer) -> list[str]:
             first = (step.record.get("error") or "failed").splitlines()[0]
             lines.append(f"| {step.rate:g} | failed: {first} |" + " |" * (10 if steal else 9))
             continue
-        flag = " ‡" if step.record.get("saturated") == "generator" else ""
+        flag = " ‡" if step.generator_behind else ""
         cpu = step.record.get("server_cpu_pct")
         lines.append(
             f"| {step.rate:g}{flag} | {fmt(step.figure('offered_rps'))} | {fmt(step.figure('rps'))} | "
@@ -93,7 +93,7 @@ def open_table(server: OpenServer) -> list[str]:
     behind = [
         f"‡ {s.rate:g}/s: the VM's steal over the step: {fmt_steal(s.record.get('steal_s'))}."
         for s in server.steps
-        if s.ok and s.record.get("saturated") == "generator" and fmt_steal(s.record.get("steal_s")) != DASH
+        if s.generator_behind and fmt_steal(s.record.get("steal_s")) != DASH
     ]
     if behind:
         lines += ["", *behind]

@@ -17,6 +17,9 @@ def open_step(server: str, rate: float, p50: float, p95: float, p99: float | Non
     """An open step record in the shape runner.sweep.measure_step produces for a rate."""
     scheduled = {"requests": 300, "failures": 0, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99 or math.nan}
     sent = {"requests": 300, "failures": 0, "p50_ms": p50 * 0.9, "p95_ms": p95 * 0.9, "p99_ms": (p99 or 0) * 0.9}
+    saturated = figures.pop("saturated", "")
+    # As runner.sweep.measure_step records it: "generator" exactly where the figures say the generator fell behind.
+    figures.setdefault("generator_behind", saturated == "generator")
     return {
         "server": server,
         "kind": "sync" if server == SYNC else "async",
@@ -28,7 +31,7 @@ def open_step(server: str, rate: float, p50: float, p95: float, p99: float | Non
         "error": None,
         "files": f"raw/open/{server}/rate{rate:g}",
         "server_cpu_pct": 30.0,
-        "saturated": figures.pop("saturated", ""),
+        "saturated": saturated,
         "figures": {
             "rate": rate,
             "offered_rps": rate * 0.98,
@@ -43,7 +46,6 @@ def open_step(server: str, rate: float, p50: float, p95: float, p99: float | Non
             "p99_all_ms": p99,
             "p99_all_lost": False,
             "generator_p99_ms": 2.0,
-            "generator_behind": False,
             "client_cpu_pct": 10.0,
             **figures,
         },
